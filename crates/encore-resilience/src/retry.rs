@@ -1,0 +1,426 @@
+//! The retry loop: the seed plan's `retry_async`, bounded by a per-attempt timeout and a deadline.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::policy::fmt_duration;
+use crate::{
+    AttemptTimedOut, Classify, Decision, RetryError, RetryExhaustedError, RetryPolicy, StopReason,
+};
+
+/// What the operation is told about the attempt it is making.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Attempt {
+    /// 1 for the first attempt, 2 for the first retry, …
+    pub number: u32,
+    /// The most attempts the policy allows.
+    pub max_attempts: u32,
+    /// How long this attempt may take: the policy's `attempt_timeout`, shrunk to what is left of
+    /// the deadline. The loop enforces it; the operation may also pass it on (e.g. as a header).
+    pub timeout: Duration,
+}
+
+impl Attempt {
+    /// Whether this is a retry (not the first attempt).
+    pub const fn is_retry(&self) -> bool {
+        self.number > 1
+    }
+}
+
+/// A retry that is about to happen, as seen by an [`on_retry`](Retry::on_retry) hook.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RetryEvent<'a, E> {
+    /// The operation's name, when one was given.
+    pub operation: Option<&'a str>,
+    /// The attempt that just failed (1-based).
+    pub attempt: u32,
+    /// The most attempts the policy allows.
+    pub max_attempts: u32,
+    /// How long the loop will wait before the next attempt.
+    pub delay: Duration,
+    /// Whether `delay` was requested by the server (`Retry-After`) rather than computed.
+    pub server_requested: bool,
+    /// The failure.
+    pub error: &'a E,
+    /// Time since the first attempt started.
+    pub elapsed: Duration,
+}
+
+type OnRetry<'a, E> = Box<dyn FnMut(&RetryEvent<'_, E>) + Send + 'a>;
+
+/// A configured retry loop; run it with [`run`](Self::run) or [`run_with`](Self::run_with).
+///
+/// The per-attempt timeout sits inside the loop and the deadline outside it: each attempt gets
+/// `min(attempt_timeout, deadline left)`, and no wait is started that would end past the deadline.
+///
+/// ```
+/// use std::time::Duration;
+/// use encore_resilience::{Retry, RetryPolicy};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let policy = RetryPolicy::default();
+/// let mut calls = 0;
+/// let value = Retry::new(&policy)
+///     .name("demo.fetch")
+///     .on_retry(|ev| println!("attempt {} failed, waiting {:?}", ev.attempt, ev.delay))
+///     .run(|_attempt| {
+///         calls += 1;
+///         let fail = calls < 3;
+///         async move {
+///             if fail {
+///                 Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+///             } else {
+///                 Ok("done")
+///             }
+///         }
+///     })
+///     .await
+///     .unwrap();
+/// assert_eq!(value, "done");
+/// # }
+/// ```
+pub struct Retry<'a, E> {
+    policy: &'a RetryPolicy,
+    operation: Option<Cow<'static, str>>,
+    on_retry: Option<OnRetry<'a, E>>,
+    seed: Option<u64>,
+}
+
+impl<E> fmt::Debug for Retry<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("policy", self.policy)
+            .field("operation", &self.operation)
+            .field("on_retry", &self.on_retry.is_some())
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+impl<'a, E> Retry<'a, E> {
+    /// A retry loop following `policy`.
+    pub fn new(policy: &'a RetryPolicy) -> Self {
+        Self {
+            policy,
+            operation: None,
+            on_retry: None,
+            seed: None,
+        }
+    }
+
+    /// Names the operation (e.g. `suno.generate`) in log lines and in the final error.
+    pub fn name(mut self, operation: impl Into<Cow<'static, str>>) -> Self {
+        self.operation = Some(operation.into());
+        self
+    }
+
+    /// Calls `hook` before every wait (the seed plan's `on_retry(attempt, exception)`).
+    pub fn on_retry(mut self, hook: impl FnMut(&RetryEvent<'_, E>) + Send + 'a) -> Self {
+        self.on_retry = Some(Box::new(hook));
+        self
+    }
+
+    /// Draws jitter from `seed`, so the waits are reproducible.
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Runs `op` until it succeeds, fails permanently, or the policy gives up; failures are
+    /// classified by the error's [`Classify`] implementation.
+    ///
+    /// # Errors
+    ///
+    /// [`RetryError::Permanent`] when the first attempt fails permanently, otherwise
+    /// [`RetryError::Exhausted`] with the last error, the attempt count, the elapsed time and why
+    /// the loop stopped.
+    pub async fn run<T, F, Fut>(self, op: F) -> Result<T, RetryError<E>>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Classify + From<AttemptTimedOut> + fmt::Display,
+    {
+        self.drive(op, E::classify, |e: &E| e.kind()).await
+    }
+
+    /// Like [`run`](Self::run), with failures classified by `classify` instead of a trait.
+    pub async fn run_with<T, F, Fut, C>(self, op: F, classify: C) -> Result<T, RetryError<E>>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: FnMut(&E) -> Decision,
+        E: From<AttemptTimedOut> + fmt::Display,
+    {
+        self.drive(op, classify, |_: &E| type_name_of::<E>()).await
+    }
+
+    async fn drive<T, F, Fut, C, K>(
+        mut self,
+        mut op: F,
+        mut classify: C,
+        kind: K,
+    ) -> Result<T, RetryError<E>>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: FnMut(&E) -> Decision,
+        K: Fn(&E) -> Cow<'static, str>,
+        E: From<AttemptTimedOut> + fmt::Display,
+    {
+        let policy = self.policy;
+        let start = Instant::now();
+        let max_attempts = policy.max_attempts();
+        let mut backoff = match self.seed {
+            Some(seed) => policy.backoff_seeded(seed),
+            None => policy.backoff(),
+        };
+        let operation = self.operation.take();
+        let op_name = operation.as_deref().unwrap_or("call");
+        let mut number = 0;
+        loop {
+            number += 1;
+            let timeout = policy
+                .attempt_timeout
+                .min(policy.deadline.saturating_sub(start.elapsed()));
+            tracing::trace!(
+                operation = op_name,
+                attempt = number,
+                max_attempts,
+                timeout_ms = timeout.as_millis() as u64,
+                "attempt starts"
+            );
+            let attempt = Attempt {
+                number,
+                max_attempts,
+                timeout,
+            };
+            let error = match tokio::time::timeout(timeout, op(attempt)).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(error)) => error,
+                Err(_elapsed) => E::from(AttemptTimedOut { limit: timeout }),
+            };
+            let decision = classify(&error);
+            let elapsed = start.elapsed();
+            tracing::trace!(operation = op_name, attempt = number, ?decision, error = %error, "attempt failed");
+            let reason = match decision {
+                Decision::Stop if number == 1 => {
+                    tracing::debug!(operation = op_name, error_kind = %kind(&error), error = %error, "permanent error, not retried");
+                    return Err(RetryError::Permanent(error));
+                }
+                Decision::Stop => StopReason::Permanent,
+                _ if number >= max_attempts => {
+                    if policy.enabled {
+                        StopReason::AttemptsExhausted
+                    } else {
+                        StopReason::RetriesDisabled
+                    }
+                }
+                _ => {
+                    let computed = backoff.next().unwrap_or(policy.max_delay);
+                    let (wait, server_requested) = match decision {
+                        Decision::RetryAfter(requested) => (requested, true),
+                        _ => (computed, false),
+                    };
+                    let left = policy.deadline.saturating_sub(elapsed);
+                    if server_requested && wait > policy.max_retry_after {
+                        StopReason::RetryAfterTooLong {
+                            requested: wait,
+                            limit: policy.max_retry_after,
+                        }
+                    } else if left.is_zero() || wait >= left {
+                        StopReason::Deadline {
+                            deadline: policy.deadline,
+                            next_wait: (!left.is_zero()).then_some(wait),
+                            left,
+                        }
+                    } else {
+                        let error_kind = kind(&error);
+                        tracing::warn!(
+                            operation = op_name,
+                            attempt = number,
+                            max_attempts,
+                            delay_ms = wait.as_millis() as u64,
+                            server_requested,
+                            error_kind = %error_kind,
+                            error = %error,
+                            "{op_name}: attempt {number}/{max_attempts} failed, retrying in {:.1}s: {error_kind}: {error}",
+                            wait.as_secs_f64(),
+                        );
+                        if let Some(hook) = self.on_retry.as_mut() {
+                            hook(&RetryEvent {
+                                operation: operation.as_deref(),
+                                attempt: number,
+                                max_attempts,
+                                delay: wait,
+                                server_requested,
+                                error: &error,
+                                elapsed,
+                            });
+                        }
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                }
+            };
+            let exhausted = RetryExhaustedError {
+                last_error: error,
+                attempts: number,
+                elapsed,
+                operation: operation.clone(),
+                reason,
+            };
+            tracing::error!(
+                operation = op_name,
+                attempts = number,
+                elapsed_ms = elapsed.as_millis() as u64,
+                reason = %exhausted.reason,
+                error_kind = %kind(&exhausted.last_error),
+                error = %exhausted.last_error,
+                "{op_name}: gave up after {number} attempts in {}: {}",
+                fmt_duration(elapsed),
+                exhausted.reason,
+            );
+            return Err(RetryError::Exhausted(exhausted));
+        }
+    }
+}
+
+fn type_name_of<E>() -> Cow<'static, str> {
+    let full = std::any::type_name::<E>();
+    Cow::Borrowed(full.rsplit("::").next().unwrap_or(full))
+}
+
+/// Runs `op` under `policy`, classifying failures with [`Classify`]: the seed plan's
+/// `retry_async(func, …)`.
+///
+/// ```
+/// use encore_resilience::{retry, RetryPolicy};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let policy = RetryPolicy::default();
+/// let answer: Result<u32, _> = retry(&policy, |_| async { Ok::<_, std::io::Error>(42) }).await;
+/// assert_eq!(answer.unwrap(), 42);
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// See [`Retry::run`].
+pub async fn retry<T, E, F, Fut>(policy: &RetryPolicy, op: F) -> Result<T, RetryError<E>>
+where
+    F: FnMut(Attempt) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Classify + From<AttemptTimedOut> + fmt::Display,
+{
+    Retry::new(policy).run(op).await
+}
+
+/// Adds [`with_retry`](RetryableFn::with_retry) to every `FnMut() -> impl Future<Output = Result>`:
+/// the seed plan's `@with_retry` decorator, as an extension trait.
+///
+/// ```
+/// use encore_resilience::{RetryPolicy, RetryableFn};
+///
+/// async fn fetch_credits() -> Result<u64, std::io::Error> {
+///     Ok(120)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let policy = RetryPolicy::default();
+/// let credits = fetch_credits.with_retry(&policy).name("suno.credits").await.unwrap();
+/// assert_eq!(credits, 120);
+/// # }
+/// ```
+pub trait RetryableFn<T, E, Fut>: FnMut() -> Fut + Sized
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    /// Wraps this function in a retry loop following `policy`; `.await` it to run.
+    fn with_retry(self, policy: &RetryPolicy) -> WithRetry<'_, Self, E>;
+}
+
+impl<T, E, Fut, F> RetryableFn<T, E, Fut> for F
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    fn with_retry(self, policy: &RetryPolicy) -> WithRetry<'_, Self, E> {
+        WithRetry {
+            retry: Retry::new(policy),
+            op: self,
+        }
+    }
+}
+
+/// A function wrapped in a retry loop, made by [`RetryableFn::with_retry`]. `.await` it, or call
+/// [`call`](Self::call) where a boxed future is unwanted.
+pub struct WithRetry<'a, F, E> {
+    retry: Retry<'a, E>,
+    op: F,
+}
+
+impl<F, E> fmt::Debug for WithRetry<'_, F, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WithRetry")
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, F, E> WithRetry<'a, F, E> {
+    /// See [`Retry::name`].
+    pub fn name(mut self, operation: impl Into<Cow<'static, str>>) -> Self {
+        self.retry = self.retry.name(operation);
+        self
+    }
+    /// See [`Retry::on_retry`].
+    pub fn on_retry(mut self, hook: impl FnMut(&RetryEvent<'_, E>) + Send + 'a) -> Self {
+        self.retry = self.retry.on_retry(hook);
+        self
+    }
+    /// See [`Retry::jitter_seed`].
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.retry = self.retry.jitter_seed(seed);
+        self
+    }
+
+    /// Runs the wrapped function in the retry loop.
+    ///
+    /// # Errors
+    ///
+    /// See [`Retry::run`].
+    pub async fn call<T, Fut>(self) -> Result<T, RetryError<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Classify + From<AttemptTimedOut> + fmt::Display,
+    {
+        let mut op = self.op;
+        self.retry.run(move |_| op()).await
+    }
+}
+
+impl<'a, F, E, T, Fut> IntoFuture for WithRetry<'a, F, E>
+where
+    F: FnMut() -> Fut + Send + 'a,
+    Fut: Future<Output = Result<T, E>> + Send + 'a,
+    T: Send + 'a,
+    E: Classify + From<AttemptTimedOut> + fmt::Display + Send + 'a,
+{
+    type Output = Result<T, RetryError<E>>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.call())
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the retry loop, on paused tokio time.
+
+mod retry;
