@@ -31,6 +31,7 @@ mod classify;
 mod error;
 mod jitter;
 mod policy;
+mod poll;
 mod retry;
 mod retry_after;
 
@@ -43,6 +44,7 @@ pub use policy::{
     DEFAULT_MAX_DELAY, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER, DEFAULT_MULTIPLIER,
     MAX_RETRIES_LIMIT, PolicyError, RetryPolicy, fmt_duration,
 };
+pub use poll::{PollError, PollPolicy, PollState, poll_until};
 pub use retry::{Attempt, Retry, RetryEvent, RetryableFn, WithRetry, retry};
 pub use retry_after::{
     MAX_SANE_RETRY_AFTER, parse_retry_after, parse_retry_after_ms, parse_retry_after_value,

@@ -256,6 +256,10 @@ pub struct PolicyError {
 }
 
 impl PolicyError {
+    /// A refusal of `field` for `reason`.
+    pub fn new(field: &'static str, reason: String) -> Self {
+        Self { field, reason }
+    }
     /// The name of the offending field, as written in configuration files.
     pub fn field(&self) -> &'static str {
         self.field

@@ -451,7 +451,10 @@ async fn jitter_in_the_loop_is_reproducible_with_a_seed() {
         runs.push(script.attempt_times());
     }
     assert_eq!(runs[0], runs[1]);
-    let gaps: Vec<Duration> = runs[0].windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
+    let gaps: Vec<Duration> = runs[0]
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .collect();
     for (gap, nominal) in gaps.iter().zip(secs(&[1.0, 2.0, 4.0])) {
         assert!(*gap <= nominal, "{gap:?} > {nominal:?}");
     }

@@ -1,0 +1,372 @@
+//! Waiting for a long-running job: poll its status with a growing interval, server pacing and a
+//! deadline. The job is submitted once, elsewhere; this only reads.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::PolicyError;
+use crate::policy::fmt_duration;
+
+/// How a job's status is polled.
+///
+/// The first check happens at once; then the wait between checks starts at `interval`, grows by
+/// `multiplier` up to `max_interval`, and is replaced by the server's hint when it gives one
+/// (e.g. `Retry-After` on a status response). No check starts after `deadline`, and no wait
+/// ends past it.
+///
+/// # Defaults
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `interval` | `5s` | wait before the second check |
+/// | `max_interval` | `30s` | cap on the wait (Suno's docs suggest polling every 30 s) |
+/// | `multiplier` | `1.5` | growth of the wait per check |
+/// | `deadline` | `10m` | bound on the whole wait |
+///
+/// ```
+/// use std::time::Duration;
+/// use encore_resilience::{poll_until, PollPolicy, PollState};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let policy = PollPolicy::default();
+/// let mut checks = 0;
+/// let url = poll_until(&policy, |_| {
+///     checks += 1;
+///     let done = checks == 3;
+///     async move {
+///         Ok::<_, std::io::Error>(if done {
+///             PollState::Ready("https://cdn.example/video.mp4")
+///         } else {
+///             PollState::pending("rendering")
+///         })
+///     }
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(url, "https://cdn.example/video.mp4");
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PollPolicy {
+    /// The wait before the second check.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// The cap on the wait between checks.
+    #[serde(with = "humantime_serde")]
+    pub max_interval: Duration,
+    /// The growth of the wait per check (at least 1).
+    pub multiplier: f64,
+    /// The bound on the whole wait.
+    #[serde(with = "humantime_serde")]
+    pub deadline: Duration,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            max_interval: Duration::from_secs(30),
+            multiplier: 1.5,
+            deadline: Duration::from_secs(600),
+        }
+    }
+}
+
+impl PollPolicy {
+    /// A policy with a fixed `interval` and the given `deadline`.
+    pub const fn fixed(interval: Duration, deadline: Duration) -> Self {
+        Self {
+            interval,
+            max_interval: interval,
+            multiplier: 1.0,
+            deadline,
+        }
+    }
+
+    /// Every duration scaled by `factor` (e.g. for a simulator whose jobs run 100× faster).
+    pub fn scaled(&self, factor: f64) -> Self {
+        let scale = |d: Duration| Duration::from_secs_f64((d.as_secs_f64() * factor).max(0.0));
+        Self {
+            interval: scale(self.interval),
+            max_interval: scale(self.max_interval),
+            multiplier: self.multiplier,
+            deadline: scale(self.deadline),
+        }
+    }
+
+    /// Checks the invariants, naming the offending field.
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] when `interval > max_interval`, `multiplier < 1` or `deadline` is zero.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        if self.interval > self.max_interval {
+            return Err(PolicyError::new(
+                "interval",
+                format!(
+                    "{} is greater than max_interval ({})",
+                    fmt_duration(self.interval),
+                    fmt_duration(self.max_interval)
+                ),
+            ));
+        }
+        if !self.multiplier.is_finite() || self.multiplier < 1.0 {
+            return Err(PolicyError::new(
+                "multiplier",
+                format!("{} must be a finite number of at least 1", self.multiplier),
+            ));
+        }
+        if self.deadline.is_zero() {
+            return Err(PolicyError::new(
+                "deadline",
+                "must be greater than zero".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What one status check found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PollState<T> {
+    /// The job is finished (successfully or not: the caller decides what `T` means).
+    Ready(T),
+    /// The job is still running.
+    Pending {
+        /// The job's status as the service names it (for messages: "still rendering").
+        status: String,
+        /// A wait the server asked for before the next check, if any.
+        wait_hint: Option<Duration>,
+    },
+}
+
+impl<T> PollState<T> {
+    /// Still running, in `status`, with no server hint.
+    pub fn pending(status: impl Into<String>) -> Self {
+        PollState::Pending {
+            status: status.into(),
+            wait_hint: None,
+        }
+    }
+}
+
+/// Why polling stopped without a result.
+#[derive(Debug)]
+pub enum PollError<E> {
+    /// A status check failed (after its own retries, if it has any).
+    Check(E),
+    /// The deadline passed while the job was still pending.
+    Deadline {
+        /// The configured deadline.
+        deadline: Duration,
+        /// How many checks were made.
+        checks: u32,
+        /// The last status seen.
+        last_status: String,
+    },
+}
+
+impl<E: fmt::Display> fmt::Display for PollError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PollError::Check(e) => e.fmt(f),
+            PollError::Deadline {
+                deadline,
+                checks,
+                last_status,
+            } => write!(
+                f,
+                "still {last_status} after the {} deadline ({checks} status checks)",
+                fmt_duration(*deadline)
+            ),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for PollError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PollError::Check(e) => Some(e),
+            PollError::Deadline { .. } => None,
+        }
+    }
+}
+
+/// Calls `check` (with the 1-based check number) until it reports [`PollState::Ready`], a check
+/// fails, or `policy.deadline` passes. A check still running at the deadline is dropped.
+///
+/// # Errors
+///
+/// [`PollError::Check`] with the first failed check's error, or [`PollError::Deadline`].
+pub async fn poll_until<T, E, F, Fut>(policy: &PollPolicy, mut check: F) -> Result<T, PollError<E>>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<PollState<T>, E>>,
+{
+    let start = Instant::now();
+    let deadline_at = start + policy.deadline;
+    let mut interval = policy.interval;
+    let mut checks = 0;
+    let mut last_status = String::from("pending");
+    loop {
+        checks += 1;
+        let state = match tokio::time::timeout_at(deadline_at, check(checks)).await {
+            Ok(Ok(state)) => state,
+            Ok(Err(e)) => return Err(PollError::Check(e)),
+            Err(_) => break,
+        };
+        let wait = match state {
+            PollState::Ready(value) => return Ok(value),
+            PollState::Pending { status, wait_hint } => {
+                last_status = status;
+                let wait = wait_hint.unwrap_or(interval);
+                interval = Duration::from_secs_f64(
+                    (interval.as_secs_f64() * policy.multiplier)
+                        .min(policy.max_interval.as_secs_f64()),
+                );
+                wait
+            }
+        };
+        let now = Instant::now();
+        if now + wait >= deadline_at {
+            // One last look exactly at the deadline is pointless: the job is judged late now.
+            tracing::debug!(checks, status = %last_status, "poll deadline reached");
+            break;
+        }
+        tracing::trace!(checks, status = %last_status, wait_ms = wait.as_millis() as u64, "still pending");
+        tokio::time::sleep(wait).await;
+    }
+    Err(PollError::Deadline {
+        deadline: policy.deadline,
+        checks,
+        last_status,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_table() {
+        let p = PollPolicy::default();
+        assert_eq!(p.interval, Duration::from_secs(5));
+        assert_eq!(p.max_interval, Duration::from_secs(30));
+        assert!((p.multiplier - 1.5).abs() < f64::EPSILON);
+        assert_eq!(p.deadline, Duration::from_secs(600));
+        let doc = include_str!("poll.rs");
+        for row in [
+            "| `interval` | `5s` |",
+            "| `max_interval` | `30s` |",
+            "| `multiplier` | `1.5` |",
+            "| `deadline` | `10m` |",
+        ] {
+            assert!(doc.contains(row), "{row}");
+        }
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut p = PollPolicy::default();
+        p.interval = Duration::from_secs(60);
+        assert_eq!(p.validate().unwrap_err().field(), "interval");
+        let mut p = PollPolicy::default();
+        p.multiplier = 0.0;
+        assert_eq!(p.validate().unwrap_err().field(), "multiplier");
+        let mut p = PollPolicy::default();
+        p.deadline = Duration::ZERO;
+        assert_eq!(p.validate().unwrap_err().field(), "deadline");
+    }
+
+    #[test]
+    fn scaling_scales_every_duration() {
+        let p = PollPolicy::default().scaled(0.01);
+        assert_eq!(p.interval, Duration::from_millis(50));
+        assert_eq!(p.max_interval, Duration::from_millis(300));
+        assert_eq!(p.deadline, Duration::from_secs(6));
+    }
+
+    fn at(v: &[f64]) -> Vec<Duration> {
+        v.iter().map(|s| Duration::from_secs_f64(*s)).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_interval_grows_to_its_cap_and_hints_override_it() {
+        let policy = PollPolicy {
+            interval: Duration::from_secs(2),
+            max_interval: Duration::from_secs(5),
+            multiplier: 2.0,
+            deadline: Duration::from_secs(60),
+        };
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        let result = poll_until(&policy, |n| {
+            seen.push(start.elapsed());
+            async move {
+                Ok::<_, std::io::Error>(match n {
+                    3 => PollState::Pending {
+                        status: "rendering".into(),
+                        wait_hint: Some(Duration::from_millis(500)),
+                    },
+                    6 => PollState::Ready(n),
+                    _ => PollState::pending("planned"),
+                })
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(result, 6);
+        // waits: 2, 4, 0.5 (server hint; the interval still grows), 5, 5
+        assert_eq!(seen, at(&[0.0, 2.0, 6.0, 6.5, 11.5, 16.5]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_is_never_overshot() {
+        let policy = PollPolicy::fixed(Duration::from_secs(4), Duration::from_secs(10));
+        let start = Instant::now();
+        let err = poll_until(&policy, |_| async {
+            Ok::<PollState<()>, std::io::Error>(PollState::pending("PENDING"))
+        })
+        .await
+        .unwrap_err();
+        assert!(start.elapsed() <= Duration::from_secs(10));
+        assert_eq!(
+            err.to_string(),
+            "still PENDING after the 10s deadline (3 status checks)"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_check_is_cut_at_the_deadline() {
+        let policy = PollPolicy::fixed(Duration::from_secs(1), Duration::from_secs(10));
+        let start = Instant::now();
+        let err = poll_until(&policy, |_| {
+            std::future::pending::<Result<PollState<()>, std::io::Error>>()
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        assert!(matches!(err, PollError::Deadline { checks: 1, .. }));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_check_stops_polling_with_its_error() {
+        let policy = PollPolicy::default();
+        let mut calls = 0;
+        let err = poll_until(&policy, |_| {
+            calls += 1;
+            async { Err::<PollState<()>, _>(std::io::Error::other("401 unauthorized")) }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(calls, 1);
+        assert_eq!(err.to_string(), "401 unauthorized");
+    }
+}
