@@ -274,14 +274,20 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let mut p = PollPolicy::default();
-        p.interval = Duration::from_secs(60);
+        let p = PollPolicy {
+            interval: Duration::from_secs(60),
+            ..PollPolicy::default()
+        };
         assert_eq!(p.validate().unwrap_err().field(), "interval");
-        let mut p = PollPolicy::default();
-        p.multiplier = 0.0;
+        let p = PollPolicy {
+            multiplier: 0.0,
+            ..PollPolicy::default()
+        };
         assert_eq!(p.validate().unwrap_err().field(), "multiplier");
-        let mut p = PollPolicy::default();
-        p.deadline = Duration::ZERO;
+        let p = PollPolicy {
+            deadline: Duration::ZERO,
+            ..PollPolicy::default()
+        };
         assert_eq!(p.validate().unwrap_err().field(), "deadline");
     }
 
