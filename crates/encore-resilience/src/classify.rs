@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use crate::Outcome;
+
 /// The answer a failure gives to "should this be tried again?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -51,6 +53,17 @@ pub trait Classify {
     fn kind(&self) -> Cow<'static, str> {
         let full = std::any::type_name::<Self>();
         Cow::Borrowed(full.rsplit("::").next().unwrap_or(full))
+    }
+
+    /// What this failure says about the upstream's health, for a
+    /// [`CircuitBreaker`](crate::CircuitBreaker). Defaults to
+    /// [`Outcome::from`]`(self.classify())`: `Retry` is a failure, `RetryAfter` is rate limiting
+    /// (it does not count toward opening) and `Stop` counts as the upstream being up.
+    ///
+    /// Override it when the decision is not the whole story, e.g. a timed-out billed call that
+    /// must not be replayed (`Stop`) still says the upstream is failing (`Outcome::Failure`).
+    fn breaker_outcome(&self) -> Outcome {
+        Outcome::from(self.classify())
     }
 }
 

@@ -3,8 +3,10 @@
 use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::breaker::describe_open;
 use crate::policy::fmt_duration;
 
 /// One attempt took longer than it was allowed to (its timeout, or what was left of the deadline).
@@ -51,6 +53,21 @@ pub enum StopReason {
     },
     /// The last failure was permanent (it came after transient ones).
     Permanent,
+    /// The upstream's [`CircuitBreaker`](crate::CircuitBreaker) is open: the next attempt was
+    /// not made (with no attempt made at all, the call was refused outright).
+    CircuitOpen {
+        /// The upstream's name.
+        upstream: Arc<str>,
+        /// How long until the breaker lets a probe through; zero while a probe is in flight.
+        retry_in: Duration,
+    },
+    /// The upstream's [`RetryBudget`](crate::RetryBudget) has no token left for a retry.
+    BudgetExhausted {
+        /// The upstream's name.
+        upstream: Arc<str>,
+        /// The budget's ratio in thousandths (`200`: retries are limited to 20 % of calls).
+        per_mille: u32,
+    },
 }
 
 impl fmt::Display for StopReason {
@@ -79,6 +96,23 @@ impl fmt::Display for StopReason {
                 fmt_duration(*limit)
             ),
             StopReason::Permanent => f.write_str("permanent error"),
+            StopReason::CircuitOpen { upstream, retry_in } => {
+                f.write_str(&describe_open(upstream, *retry_in))
+            }
+            StopReason::BudgetExhausted {
+                upstream,
+                per_mille,
+            } => {
+                write!(
+                    f,
+                    "retry budget for {upstream} exhausted: retries are limited to {}",
+                    per_mille / 10
+                )?;
+                if per_mille % 10 != 0 {
+                    write!(f, ".{}", per_mille % 10)?;
+                }
+                f.write_str("% of calls")
+            }
         }
     }
 }
@@ -114,7 +148,7 @@ impl<E> RetryError<E> {
         }
     }
 
-    /// How many attempts were made.
+    /// How many attempts were made: 0 when an open circuit breaker refused the call.
     pub fn attempts(&self) -> u32 {
         match self {
             RetryError::Permanent(_) => 1,
@@ -125,6 +159,17 @@ impl<E> RetryError<E> {
     /// Whether the loop gave up (as opposed to a first-attempt permanent failure).
     pub fn is_exhausted(&self) -> bool {
         matches!(self, RetryError::Exhausted(_))
+    }
+
+    /// Whether the loop stopped because the upstream's circuit breaker is open. With
+    /// [`attempts`](Self::attempts) `== 0` the operation was not called at all.
+    pub fn is_circuit_open(&self) -> bool {
+        matches!(self.stop_reason(), Some(StopReason::CircuitOpen { .. }))
+    }
+
+    /// Whether the loop stopped because the upstream's retry budget ran dry.
+    pub fn is_budget_exhausted(&self) -> bool {
+        matches!(self.stop_reason(), Some(StopReason::BudgetExhausted { .. }))
     }
 
     /// Why the loop stopped, when it gave up.
@@ -165,7 +210,10 @@ impl<E: StdError + 'static> StdError for RetryError<E> {
 /// The details of a retry loop that gave up.
 ///
 /// Displays as `suno.generate: gave up after 4 attempts in 7.1s: <last error>`, with the reason in
-/// parentheses when it was not simply running out of attempts.
+/// parentheses when it was not simply running out of attempts. A call an open circuit breaker
+/// refused outright (no attempt made) displays as `suno.generate: circuit open for suno, next
+/// probe in 4.2s`; its last error is the operation's error made from
+/// [`CircuitOpen`](crate::CircuitOpen).
 #[derive(Debug)]
 pub struct RetryExhaustedError<E> {
     pub(crate) last_error: E,
@@ -180,7 +228,7 @@ impl<E> RetryExhaustedError<E> {
     pub fn last_error(&self) -> &E {
         &self.last_error
     }
-    /// How many attempts were made.
+    /// How many attempts were made (0 when an open circuit breaker refused the call).
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
@@ -202,6 +250,10 @@ impl<E: fmt::Display> fmt::Display for RetryExhaustedError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(op) = &self.operation {
             write!(f, "{op}: ")?;
+        }
+        if self.attempts == 0 {
+            // Refused before any attempt: the reason is the whole story.
+            return self.reason.fmt(f);
         }
         let plural = if self.attempts == 1 { "" } else { "s" };
         write!(
@@ -285,6 +337,53 @@ mod tests {
             long.to_string(),
             "server asked to wait 60m, more than the 2m limit"
         );
+    }
+
+    #[test]
+    fn overload_reasons_are_spelled_out() {
+        let open = StopReason::CircuitOpen {
+            upstream: "suno".into(),
+            retry_in: Duration::from_millis(4200),
+        };
+        assert_eq!(
+            open.to_string(),
+            "circuit open for suno, next probe in 4.2s"
+        );
+        let budget = |per_mille| StopReason::BudgetExhausted {
+            upstream: "suno".into(),
+            per_mille,
+        };
+        assert_eq!(
+            budget(200).to_string(),
+            "retry budget for suno exhausted: retries are limited to 20% of calls"
+        );
+        assert!(
+            budget(125)
+                .to_string()
+                .contains("limited to 12.5% of calls")
+        );
+        assert!(budget(5).to_string().contains("limited to 0.5% of calls"));
+    }
+
+    #[test]
+    fn a_refused_call_displays_as_the_refusal() {
+        let err = RetryError::Exhausted(RetryExhaustedError {
+            last_error: Inner(std::io::Error::other("circuit open")),
+            attempts: 0,
+            elapsed: Duration::ZERO,
+            operation: Some("suno.generate".into()),
+            reason: StopReason::CircuitOpen {
+                upstream: "suno".into(),
+                retry_in: Duration::from_millis(4200),
+            },
+        });
+        assert_eq!(
+            err.to_string(),
+            "suno.generate: circuit open for suno, next probe in 4.2s"
+        );
+        assert_eq!(err.attempts(), 0);
+        assert!(err.is_circuit_open() && !err.is_budget_exhausted());
+        assert!(err.source().is_some(), "the last error is still the source");
     }
 
     #[test]

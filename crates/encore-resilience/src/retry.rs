@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use crate::policy::fmt_duration;
 use crate::{
-    AttemptTimedOut, Classify, Decision, RetryError, RetryExhaustedError, RetryPolicy, StopReason,
+    AttemptTimedOut, BreakerPermit, CircuitBreaker, CircuitOpen, Classify, Decision, Outcome,
+    RetryBudget, RetryError, RetryExhaustedError, RetryPolicy, StopReason,
 };
 
 /// What the operation is told about the attempt it is making.
@@ -55,10 +56,19 @@ pub struct RetryEvent<'a, E> {
 
 type OnRetry<'a, E> = Box<dyn FnMut(&RetryEvent<'_, E>) + Send + 'a>;
 
+/// A breaker, and how its refusal becomes the operation's error.
+type BreakerWith<E> = (CircuitBreaker, fn(CircuitOpen) -> E);
+
 /// A configured retry loop; run it with [`run`](Self::run) or [`run_with`](Self::run_with).
 ///
 /// The per-attempt timeout sits inside the loop and the deadline outside it: each attempt gets
 /// `min(attempt_timeout, deadline left)`, and no wait is started that would end past the deadline.
+///
+/// Two optional protections are shared by every call to one upstream: a [`RetryBudget`]
+/// ([`budget`](Self::budget)) caps the extra load retries add, and a [`CircuitBreaker`]
+/// ([`breaker`](Self::breaker)) stops calling an upstream that is down. Per attempt the order is:
+/// breaker permission → attempt (with its timeout) → outcome reported to the breaker → before a
+/// retry, the Retry-After ceiling, the deadline, the breaker again, then one budget token → wait.
 ///
 /// ```
 /// use std::time::Duration;
@@ -92,6 +102,8 @@ pub struct Retry<'a, E> {
     operation: Option<Cow<'static, str>>,
     on_retry: Option<OnRetry<'a, E>>,
     seed: Option<u64>,
+    budget: Option<RetryBudget>,
+    breaker: Option<BreakerWith<E>>,
 }
 
 impl<E> fmt::Debug for Retry<'_, E> {
@@ -101,6 +113,8 @@ impl<E> fmt::Debug for Retry<'_, E> {
             .field("operation", &self.operation)
             .field("on_retry", &self.on_retry.is_some())
             .field("seed", &self.seed)
+            .field("budget", &self.budget)
+            .field("breaker", &self.breaker.as_ref().map(|(b, _)| b))
             .finish()
     }
 }
@@ -113,6 +127,8 @@ impl<'a, E> Retry<'a, E> {
             operation: None,
             on_retry: None,
             seed: None,
+            budget: None,
+            breaker: None,
         }
     }
 
@@ -134,6 +150,34 @@ impl<'a, E> Retry<'a, E> {
         self
     }
 
+    /// Shares `budget` (a handle; clones share one bucket) with every other call to the same
+    /// upstream: the first attempt deposits (once it is made: a call an open breaker refuses
+    /// deposits nothing), each retry withdraws one token, and when none is left the loop stops
+    /// with [`StopReason::BudgetExhausted`] instead of retrying. A token taken for a retry that
+    /// the breaker then refuses is given back.
+    pub fn budget(mut self, budget: &RetryBudget) -> Self {
+        self.budget = Some(budget.clone());
+        self
+    }
+
+    /// Shares `breaker` (a handle; clones share one state) with every other call to the same
+    /// upstream: every attempt first asks it for permission and then reports its outcome
+    /// (through [`Classify::breaker_outcome`], or [`Outcome::from`] the decision with
+    /// [`run_with`](Self::run_with)).
+    ///
+    /// While the circuit is open no attempt is made and the loop stops with
+    /// [`StopReason::CircuitOpen`]: after earlier attempts, with the last real error; before the
+    /// first, with `attempts() == 0`, the operation not called, and the operation's error made
+    /// from [`CircuitOpen`] (hence the bound). It displays as `suno.generate: circuit open for
+    /// suno, next probe in 4.2s`.
+    pub fn breaker(mut self, breaker: &CircuitBreaker) -> Self
+    where
+        E: From<CircuitOpen>,
+    {
+        self.breaker = Some((breaker.clone(), <E as From<CircuitOpen>>::from));
+        self
+    }
+
     /// Runs `op` until it succeeds, fails permanently, or the policy gives up; failures are
     /// classified by the error's [`Classify`] implementation.
     ///
@@ -148,7 +192,13 @@ impl<'a, E> Retry<'a, E> {
         Fut: Future<Output = Result<T, E>>,
         E: Classify + From<AttemptTimedOut> + fmt::Display,
     {
-        self.drive(op, E::classify, |e: &E| e.kind()).await
+        self.drive(
+            op,
+            E::classify,
+            |e: &E| e.kind(),
+            |e: &E, _| e.breaker_outcome(),
+        )
+        .await
     }
 
     /// Like [`run`](Self::run), with failures classified by `classify` instead of a trait.
@@ -159,20 +209,28 @@ impl<'a, E> Retry<'a, E> {
         C: FnMut(&E) -> Decision,
         E: From<AttemptTimedOut> + fmt::Display,
     {
-        self.drive(op, classify, |_: &E| type_name_of::<E>()).await
+        self.drive(
+            op,
+            classify,
+            |_: &E| type_name_of::<E>(),
+            |_: &E, decision| Outcome::from(decision),
+        )
+        .await
     }
 
-    async fn drive<T, F, Fut, C, K>(
+    async fn drive<T, F, Fut, C, K, O>(
         mut self,
         mut op: F,
         mut classify: C,
         kind: K,
+        outcome: O,
     ) -> Result<T, RetryError<E>>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
         C: FnMut(&E) -> Decision,
         K: Fn(&E) -> Cow<'static, str>,
+        O: Fn(&E, Decision) -> Outcome,
         E: From<AttemptTimedOut> + fmt::Display,
     {
         let policy = self.policy;
@@ -184,6 +242,35 @@ impl<'a, E> Retry<'a, E> {
         };
         let operation = self.operation.take();
         let op_name = operation.as_deref().unwrap_or("call");
+        let budget = self.budget.take();
+        let breaker = self.breaker.take();
+        let mut permit: Option<BreakerPermit> = match &breaker {
+            None => None,
+            Some((breaker, into_error)) => match breaker.try_acquire() {
+                Ok(permit) => Some(permit),
+                Err(open) => {
+                    let reason = StopReason::CircuitOpen {
+                        upstream: open.upstream.clone(),
+                        retry_in: open.retry_in,
+                    };
+                    tracing::debug!(
+                        operation = op_name,
+                        reason = %reason,
+                        "{op_name}: not called: {reason}"
+                    );
+                    return Err(RetryError::Exhausted(RetryExhaustedError {
+                        last_error: into_error(open),
+                        attempts: 0,
+                        elapsed: start.elapsed(),
+                        operation,
+                        reason,
+                    }));
+                }
+            },
+        };
+        if let Some(budget) = &budget {
+            budget.deposit();
+        }
         let mut number = 0;
         loop {
             number += 1;
@@ -203,12 +290,20 @@ impl<'a, E> Retry<'a, E> {
                 timeout,
             };
             let error = match tokio::time::timeout(timeout, op(attempt)).await {
-                Ok(Ok(value)) => return Ok(value),
+                Ok(Ok(value)) => {
+                    if let Some(permit) = permit.take() {
+                        permit.record(Outcome::Success);
+                    }
+                    return Ok(value);
+                }
                 Ok(Err(error)) => error,
                 Err(_elapsed) => E::from(AttemptTimedOut { limit: timeout }),
             };
             let decision = classify(&error);
-            let elapsed = start.elapsed();
+            if let Some(permit) = permit.take() {
+                permit.record(outcome(&error, decision));
+            }
+            let mut elapsed = start.elapsed();
             tracing::trace!(operation = op_name, attempt = number, ?decision, error = %error, "attempt failed");
             let reason = match decision {
                 Decision::Stop if number == 1 => {
@@ -241,6 +336,20 @@ impl<'a, E> Retry<'a, E> {
                             next_wait: (!left.is_zero()).then_some(wait),
                             left,
                         }
+                    } else if let Some(open) = breaker
+                        .as_ref()
+                        .and_then(|(breaker, _)| breaker.refuses_after(wait))
+                    {
+                        // Still open when the wait would end: give up now instead of waiting.
+                        StopReason::CircuitOpen {
+                            upstream: open.upstream,
+                            retry_in: open.retry_in,
+                        }
+                    } else if let Some(budget) = budget.as_ref().filter(|b| !b.try_withdraw()) {
+                        StopReason::BudgetExhausted {
+                            upstream: budget.upstream_arc(),
+                            per_mille: budget.per_mille(),
+                        }
                     } else {
                         let error_kind = kind(&error);
                         tracing::warn!(
@@ -266,7 +375,24 @@ impl<'a, E> Retry<'a, E> {
                             });
                         }
                         tokio::time::sleep(wait).await;
-                        continue;
+                        match breaker.as_ref().map(|(breaker, _)| breaker.try_acquire()) {
+                            None => continue,
+                            Some(Ok(next)) => {
+                                permit = Some(next);
+                                continue;
+                            }
+                            Some(Err(open)) => {
+                                // The retry is not made after all: its token goes back.
+                                if let Some(budget) = &budget {
+                                    budget.refund();
+                                }
+                                elapsed = start.elapsed();
+                                StopReason::CircuitOpen {
+                                    upstream: open.upstream,
+                                    retry_in: open.retry_in,
+                                }
+                            }
+                        }
                     }
                 }
             };
@@ -391,6 +517,19 @@ impl<'a, F, E> WithRetry<'a, F, E> {
     /// See [`Retry::jitter_seed`].
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.retry = self.retry.jitter_seed(seed);
+        self
+    }
+    /// See [`Retry::budget`].
+    pub fn budget(mut self, budget: &RetryBudget) -> Self {
+        self.retry = self.retry.budget(budget);
+        self
+    }
+    /// See [`Retry::breaker`].
+    pub fn breaker(mut self, breaker: &CircuitBreaker) -> Self
+    where
+        E: From<CircuitOpen>,
+    {
+        self.retry = self.retry.breaker(breaker);
         self
     }
 

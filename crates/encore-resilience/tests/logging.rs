@@ -5,7 +5,15 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use encore_resilience::{AttemptTimedOut, Classify, Decision, Retry, RetryPolicy};
+use std::time::Duration;
+
+use encore_resilience::{
+    AttemptTimedOut, CircuitBreaker, CircuitBreakerConfig, Classify, Decision, Outcome, Retry,
+    RetryPolicy,
+};
+
+/// The tests here capture with thread-local subscribers; one at a time keeps them apart.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[derive(Debug, thiserror::Error)]
 enum TestError {
@@ -49,6 +57,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 
 #[tokio::test(start_paused = true)]
 async fn every_retry_is_logged_with_attempt_delay_and_error() {
+    let _serial = SERIAL.lock().await;
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(captured.clone())
@@ -89,6 +98,47 @@ async fn every_retry_is_logged_with_attempt_delay_and_error() {
     assert!(lines[2].contains(" ERROR "), "{text}");
     assert!(
         lines[2].contains("creatomate.status: gave up after 3 attempts in 3s"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn breaker_state_changes_are_logged_warn_on_open_info_otherwise() {
+    let _serial = SERIAL.lock().await;
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let breaker = CircuitBreaker::new("suno", CircuitBreakerConfig::default()).unwrap();
+    for _ in 0..5 {
+        breaker.try_acquire().unwrap().record(Outcome::Failure);
+    }
+    tokio::time::advance(Duration::from_secs(10)).await;
+    breaker.try_acquire().unwrap().record(Outcome::Success);
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "open, half-open, closed:\n{text}");
+    assert!(lines[0].contains(" WARN "), "{text}");
+    assert!(
+        lines[0].contains(
+            "suno: circuit opened (5 failed attempts in a row), failing fast; next probe in 10s"
+        ),
+        "{text}"
+    );
+    assert!(lines[0].contains("open_for_ms=10000"), "{text}");
+    assert!(lines[1].contains(" INFO "), "{text}");
+    assert!(
+        lines[1].contains("suno: circuit half-open, letting 1 probe through"),
+        "{text}"
+    );
+    assert!(lines[2].contains(" INFO "), "{text}");
+    assert!(
+        lines[2].contains("suno: circuit closed, the upstream answered again"),
         "{text}"
     );
 }

@@ -1,0 +1,934 @@
+//! A circuit breaker shared by every call to one upstream: stop calling it while it is down.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::policy::fmt_duration;
+use crate::window::Window;
+use crate::{Decision, PolicyError};
+
+/// Default for [`CircuitBreakerConfig::consecutive_failures`]: 5 failed attempts in a row open
+/// the circuit (failsafe-rs's default).
+pub const DEFAULT_BREAKER_CONSECUTIVE_FAILURES: u32 = 5;
+/// Default for [`CircuitBreakerConfig::failure_ratio`]: half the attempts failing opens the
+/// circuit (resilience4j's and tower-resilience's default).
+pub const DEFAULT_BREAKER_FAILURE_RATIO: f64 = 0.5;
+/// Default for [`CircuitBreakerConfig::min_calls`]: the ratio is judged on at least 10 attempts,
+/// so two unlucky calls do not open it.
+pub const DEFAULT_BREAKER_MIN_CALLS: u32 = 10;
+/// Default for [`CircuitBreakerConfig::window`]: 60 s, twice the default attempt timeout, so a
+/// window can hold the outcome of attempts that time out (M.E.H.R. checks the same rule).
+pub const DEFAULT_BREAKER_WINDOW: Duration = Duration::from_secs(60);
+/// Default for [`CircuitBreakerConfig::open_for`]: 10 s before the first probe (failsafe-rs).
+pub const DEFAULT_BREAKER_OPEN_FOR: Duration = Duration::from_secs(10);
+/// Default for [`CircuitBreakerConfig::max_open_for`]: the wait doubles on each failed probe up
+/// to 2 min, so a long outage is probed rarely, yet recovery is noticed within 2 min.
+pub const DEFAULT_BREAKER_MAX_OPEN_FOR: Duration = Duration::from_secs(120);
+/// Default for [`CircuitBreakerConfig::half_open_probes`]: one call tests the water.
+pub const DEFAULT_BREAKER_HALF_OPEN_PROBES: u32 = 1;
+
+/// The shortest accepted [`CircuitBreakerConfig::window`].
+const MIN_WINDOW: Duration = Duration::from_secs(1);
+
+/// When a circuit breaker opens, how long it stays open and how it closes again.
+///
+/// The breaker counts **attempts** (each retry is an attempt), as reported with an [`Outcome`]:
+///
+/// - [`Outcome::Failure`] (a transient failure: 5xx, timeout, connection error) counts toward
+///   opening;
+/// - [`Outcome::Success`] (a success, or a permanent error such as 400 or 404: the upstream
+///   answered, the request was wrong) counts as the upstream being up and ends a run of failures;
+/// - [`Outcome::RateLimited`] (a 429 or 503 carrying `Retry-After`) counts as neither: a
+///   rate-limited upstream is alive and asking us to slow down, which `Retry-After` and the
+///   [`RetryBudget`](crate::RetryBudget) take care of. It neither opens the circuit nor hides
+///   the failures around it.
+///
+/// **Closed → Open** when `consecutive_failures` attempts fail in a row within `window`, or when
+/// at least `min_calls` attempts ended within `window` and `failure_ratio` of them failed.
+/// **Open**: every call fails fast with [`CircuitOpen`], which says when the next probe is due.
+/// **Open → HalfOpen** after `open_for`, at the first call (or [`state`](CircuitBreaker::state))
+/// after it. **HalfOpen**: `half_open_probes` calls go through, the others fail fast; once that
+/// many probes succeed it closes; a failed probe opens it again for twice as long as the last
+/// time, up to `max_open_for`; a rate-limited probe settles nothing, and the next call probes
+/// again.
+///
+/// # Defaults
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `enabled` | `true` | `false` switches the breaker off: every call goes through |
+/// | `consecutive_failures` | `5` | failed attempts in a row (within `window`) that open it |
+/// | `failure_ratio` | `0.5` | share of failed attempts in `window` that opens it… |
+/// | `min_calls` | `10` | …once `window` holds at least this many attempts |
+/// | `window` | `60s` | how far back failures count (at least 1 s) |
+/// | `open_for` | `10s` | how long it stays open before the first probe |
+/// | `max_open_for` | `2m` | cap on the open time, which doubles after each failed probe |
+/// | `half_open_probes` | `1` | calls let through to test the upstream; all must succeed to close |
+///
+/// ```
+/// use std::time::Duration;
+/// use encore_resilience::CircuitBreakerConfig;
+///
+/// let config: CircuitBreakerConfig =
+///     toml::from_str("consecutive_failures = 3\nopen_for = \"30s\"\nmax_open_for = \"5m\"").unwrap();
+/// config.validate().unwrap();
+/// assert_eq!(config.open_for, Duration::from_secs(30));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CircuitBreakerConfig {
+    /// Whether the breaker acts at all.
+    pub enabled: bool,
+    /// Failed attempts in a row (within `window`) that open the circuit (at least 1).
+    pub consecutive_failures: u32,
+    /// Share of failed attempts within `window` that opens the circuit (above 0, at most 1).
+    pub failure_ratio: f64,
+    /// Attempts `window` must hold before `failure_ratio` is judged (at least 1).
+    pub min_calls: u32,
+    /// How far back outcomes count.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// How long the circuit stays open before the first probe.
+    #[serde(with = "humantime_serde")]
+    pub open_for: Duration,
+    /// The cap on the open time, which doubles after each failed probe (at least `open_for`;
+    /// equal to it for a fixed wait).
+    #[serde(with = "humantime_serde")]
+    pub max_open_for: Duration,
+    /// Calls let through while half-open; all must succeed to close (at least 1).
+    pub half_open_probes: u32,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CircuitBreakerConfig {
+    /// The documented defaults (see the table above).
+    pub const fn new() -> Self {
+        Self {
+            enabled: true,
+            consecutive_failures: DEFAULT_BREAKER_CONSECUTIVE_FAILURES,
+            failure_ratio: DEFAULT_BREAKER_FAILURE_RATIO,
+            min_calls: DEFAULT_BREAKER_MIN_CALLS,
+            window: DEFAULT_BREAKER_WINDOW,
+            open_for: DEFAULT_BREAKER_OPEN_FOR,
+            max_open_for: DEFAULT_BREAKER_MAX_OPEN_FOR,
+            half_open_probes: DEFAULT_BREAKER_HALF_OPEN_PROBES,
+        }
+    }
+
+    /// Sets [`enabled`](Self::enabled).
+    pub const fn with_enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+    /// Sets [`consecutive_failures`](Self::consecutive_failures).
+    pub const fn with_consecutive_failures(mut self, n: u32) -> Self {
+        self.consecutive_failures = n;
+        self
+    }
+    /// Sets [`failure_ratio`](Self::failure_ratio).
+    pub const fn with_failure_ratio(mut self, ratio: f64) -> Self {
+        self.failure_ratio = ratio;
+        self
+    }
+    /// Sets [`min_calls`](Self::min_calls).
+    pub const fn with_min_calls(mut self, n: u32) -> Self {
+        self.min_calls = n;
+        self
+    }
+    /// Sets [`window`](Self::window).
+    pub const fn with_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+    /// Sets [`open_for`](Self::open_for).
+    pub const fn with_open_for(mut self, open_for: Duration) -> Self {
+        self.open_for = open_for;
+        self
+    }
+    /// Sets [`max_open_for`](Self::max_open_for).
+    pub const fn with_max_open_for(mut self, max_open_for: Duration) -> Self {
+        self.max_open_for = max_open_for;
+        self
+    }
+    /// Sets [`half_open_probes`](Self::half_open_probes).
+    pub const fn with_half_open_probes(mut self, n: u32) -> Self {
+        self.half_open_probes = n;
+        self
+    }
+
+    /// Checks the invariants, naming the offending field.
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] when `consecutive_failures`, `min_calls` or `half_open_probes` is 0,
+    /// `failure_ratio` is not above 0 and at most 1, `window` is under 1 s, `open_for` is zero,
+    /// or `max_open_for` is shorter than `open_for`.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let at_least_one = |field, value: u32| {
+            if value == 0 {
+                Err(PolicyError::new(field, "must be at least 1".to_owned()))
+            } else {
+                Ok(())
+            }
+        };
+        at_least_one("consecutive_failures", self.consecutive_failures)?;
+        at_least_one("min_calls", self.min_calls)?;
+        at_least_one("half_open_probes", self.half_open_probes)?;
+        if !(self.failure_ratio > 0.0 && self.failure_ratio <= 1.0) {
+            return Err(PolicyError::new(
+                "failure_ratio",
+                format!("{} must be above 0 and at most 1", self.failure_ratio),
+            ));
+        }
+        if self.window < MIN_WINDOW {
+            return Err(PolicyError::new(
+                "window",
+                format!(
+                    "{} is shorter than {}",
+                    fmt_duration(self.window),
+                    fmt_duration(MIN_WINDOW)
+                ),
+            ));
+        }
+        if self.open_for.is_zero() {
+            return Err(PolicyError::new(
+                "open_for",
+                "must be greater than zero".to_owned(),
+            ));
+        }
+        if self.max_open_for < self.open_for {
+            return Err(PolicyError::new(
+                "max_open_for",
+                format!(
+                    "{} is shorter than open_for ({})",
+                    fmt_duration(self.max_open_for),
+                    fmt_duration(self.open_for)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What one attempt says about the upstream's health, as reported to a [`CircuitBreaker`].
+///
+/// The retry loop derives it from the failure's [`Decision`] (through
+/// [`Classify::breaker_outcome`](crate::Classify::breaker_outcome), which may be overridden).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The upstream answered: a success, or a permanent error (400, 404, 422…). It is up.
+    Success,
+    /// A transient failure (5xx, timeout, connection refused or reset): counts toward opening.
+    Failure,
+    /// The upstream is alive but asks us to slow down (429, or 503 with `Retry-After`):
+    /// counts neither way.
+    RateLimited,
+}
+
+impl From<Decision> for Outcome {
+    /// `Retry` is a [`Failure`](Outcome::Failure), `RetryAfter` (a server-requested wait) is
+    /// [`RateLimited`](Outcome::RateLimited), and `Stop` (a permanent error) is a
+    /// [`Success`](Outcome::Success) for the breaker: the upstream answered.
+    fn from(decision: Decision) -> Self {
+        match decision {
+            Decision::Retry => Outcome::Failure,
+            Decision::RetryAfter(_) => Outcome::RateLimited,
+            Decision::Stop => Outcome::Success,
+        }
+    }
+}
+
+/// The state of a [`CircuitBreaker`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CircuitState {
+    /// Calls go through; outcomes are counted.
+    Closed,
+    /// Calls fail fast until the next probe is due.
+    Open,
+    /// A few probe calls go through; the others fail fast.
+    HalfOpen,
+}
+
+impl CircuitState {
+    /// The lowercase name for logs and displays: `closed`, `open`, `half-open`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half-open",
+        }
+    }
+}
+
+impl fmt::Display for CircuitState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A change of a [`CircuitBreaker`]'s state, as seen by an
+/// [`on_state_change`](CircuitBreaker::on_state_change) hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StateChange {
+    /// The upstream's name.
+    pub upstream: Arc<str>,
+    /// The state before.
+    pub from: CircuitState,
+    /// The state now.
+    pub to: CircuitState,
+    /// When `to` is [`Open`](CircuitState::Open): how long until the next probe.
+    pub open_for: Option<Duration>,
+}
+
+/// A call refused by an open circuit breaker: no request was sent.
+///
+/// Displays as `circuit open for suno, next probe in 4.2s` (or, while a half-open probe is in
+/// flight, `circuit half-open for suno, waiting for a probe`). The retry loop turns it into the
+/// operation's error type through `From` (see [`Retry::breaker`](crate::Retry::breaker)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", describe_open(upstream, *retry_in))]
+pub struct CircuitOpen {
+    /// The upstream's name.
+    pub upstream: Arc<str>,
+    /// How long until the breaker lets a probe through; zero while a probe is in flight.
+    pub retry_in: Duration,
+}
+
+impl From<CircuitOpen> for std::io::Error {
+    fn from(e: CircuitOpen) -> Self {
+        std::io::Error::other(e)
+    }
+}
+
+pub(crate) fn describe_open(upstream: &str, retry_in: Duration) -> String {
+    if retry_in.is_zero() {
+        format!("circuit half-open for {upstream}, waiting for a probe")
+    } else {
+        format!(
+            "circuit open for {upstream}, next probe in {}",
+            fmt_duration(retry_in)
+        )
+    }
+}
+
+type Hook = Arc<dyn Fn(&StateChange) + Send + Sync>;
+
+/// A circuit breaker for one upstream, shared by every call to it.
+///
+/// Cheap to clone: clones share the same state (an [`Arc`] inside), so make one per upstream at
+/// start-up and hand it to every [`Retry`](crate::Retry) with
+/// [`breaker`](crate::Retry::breaker), which asks it before every attempt and reports every
+/// outcome. See [`CircuitBreakerConfig`] for the rules and defaults.
+///
+/// State changes are logged with `tracing` (warn when it opens, info when it goes half-open or
+/// closes) and passed to [`on_state_change`](Self::on_state_change) hooks.
+///
+/// Used by hand, a call takes a [`BreakerPermit`] and reports how it went:
+///
+/// ```
+/// use encore_resilience::{CircuitBreaker, CircuitBreakerConfig, CircuitState, Outcome};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let config = CircuitBreakerConfig::new().with_consecutive_failures(2);
+/// let breaker = CircuitBreaker::new("suno", config).unwrap();
+/// for _ in 0..2 {
+///     let permit = breaker.try_acquire().unwrap();
+///     permit.record(Outcome::Failure); // e.g. http 503
+/// }
+/// assert_eq!(breaker.state(), CircuitState::Open);
+/// let refused = breaker.try_acquire().unwrap_err();
+/// assert_eq!(refused.to_string(), "circuit open for suno, next probe in 10s");
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct CircuitBreaker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    upstream: Arc<str>,
+    config: CircuitBreakerConfig,
+    state: Mutex<State>,
+    hooks: Mutex<Vec<Hook>>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    successes: u32,
+    failures: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Closed,
+    Open { until: Instant },
+    HalfOpen { in_flight: u32, successes: u32 },
+}
+
+#[derive(Debug)]
+struct State {
+    phase: Phase,
+    /// Bumped on every transition; outcomes of permits from another generation are ignored.
+    generation: u64,
+    /// Failed attempts in a row, and when the first of them was recorded.
+    streak: u32,
+    streak_start: Instant,
+    /// Successes and failures within the window.
+    counts: Window<Counts>,
+    /// How long the circuit was open the last time (the base for doubling).
+    last_open_for: Duration,
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("upstream", &self.inner.upstream)
+            .field("config", &self.inner.config)
+            .field("state", &self.lock().phase)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CircuitBreaker {
+    /// A closed breaker for the calls to `upstream` (a name for messages, e.g. `suno`).
+    ///
+    /// # Errors
+    ///
+    /// The [`PolicyError`] of [`CircuitBreakerConfig::validate`].
+    pub fn new(
+        upstream: impl Into<Arc<str>>,
+        config: CircuitBreakerConfig,
+    ) -> Result<Self, PolicyError> {
+        config.validate()?;
+        let now = Instant::now();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                upstream: upstream.into(),
+                state: Mutex::new(State {
+                    phase: Phase::Closed,
+                    generation: 0,
+                    streak: 0,
+                    streak_start: now,
+                    counts: Window::new(config.window),
+                    last_open_for: Duration::ZERO,
+                }),
+                config,
+                hooks: Mutex::default(),
+            }),
+        })
+    }
+
+    /// The upstream's name.
+    pub fn upstream(&self) -> &str {
+        &self.inner.upstream
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CircuitBreakerConfig {
+        &self.inner.config
+    }
+
+    /// The current state (an open circuit whose `open_for` has passed turns half-open here).
+    pub fn state(&self) -> CircuitState {
+        let mut state = self.lock();
+        let change = self.refresh(&mut state, Instant::now());
+        let phase = state.phase;
+        drop(state);
+        self.emit(change);
+        match phase {
+            Phase::Closed => CircuitState::Closed,
+            Phase::Open { .. } => CircuitState::Open,
+            Phase::HalfOpen { .. } => CircuitState::HalfOpen,
+        }
+    }
+
+    /// Calls `hook` on every state change of this breaker (and of its clones), after the change
+    /// and outside any lock. Hooks may run on any thread; keep them short.
+    pub fn on_state_change(&self, hook: impl Fn(&StateChange) + Send + Sync + 'static) {
+        self.inner
+            .hooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::new(hook));
+    }
+
+    /// Asks to make a call: a [`BreakerPermit`] to report its outcome with, or [`CircuitOpen`]
+    /// when the call must not be made. Always a permit when disabled.
+    ///
+    /// Dropping a permit without [`record`](BreakerPermit::record)ing (e.g. a cancelled call)
+    /// reports nothing, and frees its half-open probe slot for another call.
+    ///
+    /// # Errors
+    ///
+    /// [`CircuitOpen`] while the circuit is open, or half-open with every probe slot taken.
+    pub fn try_acquire(&self) -> Result<BreakerPermit, CircuitOpen> {
+        let permit = |generation, probe| BreakerPermit {
+            breaker: self.clone(),
+            generation,
+            probe,
+            recorded: false,
+        };
+        if !self.inner.config.enabled {
+            return Ok(permit(0, false));
+        }
+        let now = Instant::now();
+        let mut state = self.lock();
+        let change = self.refresh(&mut state, now);
+        let generation = state.generation;
+        let result = match &mut state.phase {
+            Phase::Closed => Ok(permit(generation, false)),
+            Phase::Open { until } => Err(self.refusal(until.saturating_duration_since(now))),
+            Phase::HalfOpen {
+                in_flight,
+                successes,
+            } => {
+                if *in_flight + *successes < self.inner.config.half_open_probes {
+                    *in_flight += 1;
+                    Ok(permit(generation, true))
+                } else {
+                    Err(self.refusal(Duration::ZERO))
+                }
+            }
+        };
+        drop(state);
+        self.emit(change);
+        result
+    }
+
+    /// Whether a retry that waits `wait` first should give up now: the circuit is open and will
+    /// still be open when the wait ends.
+    pub(crate) fn refuses_after(&self, wait: Duration) -> Option<CircuitOpen> {
+        if !self.inner.config.enabled {
+            return None;
+        }
+        let now = Instant::now();
+        match self.lock().phase {
+            Phase::Open { until } if until.saturating_duration_since(now) > wait => {
+                Some(self.refusal(until.saturating_duration_since(now)))
+            }
+            _ => None,
+        }
+    }
+
+    fn refusal(&self, retry_in: Duration) -> CircuitOpen {
+        CircuitOpen {
+            upstream: self.inner.upstream.clone(),
+            retry_in,
+        }
+    }
+
+    fn record(&self, generation: u64, probe: bool, outcome: Option<Outcome>) {
+        if !self.inner.config.enabled {
+            return;
+        }
+        let now = Instant::now();
+        let config = &self.inner.config;
+        let mut state = self.lock();
+        if state.generation != generation {
+            return; // the state changed while the call was running; its outcome is stale
+        }
+        let change = match (state.phase, outcome) {
+            (Phase::Closed, Some(Outcome::Success)) => {
+                state.streak = 0;
+                state.counts.current(now).successes += 1;
+                None
+            }
+            (Phase::Closed, Some(Outcome::Failure)) => {
+                if state.streak == 0 || now.duration_since(state.streak_start) > config.window {
+                    state.streak = 0;
+                    state.streak_start = now;
+                }
+                state.streak += 1;
+                state.counts.current(now).failures += 1;
+                let (successes, failures) = state
+                    .counts
+                    .slots(now)
+                    .iter()
+                    .fold((0u32, 0u32), |(s, f), c| {
+                        (s.saturating_add(c.successes), f.saturating_add(c.failures))
+                    });
+                let calls = successes.saturating_add(failures);
+                if state.streak >= config.consecutive_failures {
+                    let why = format!("{} failed attempts in a row", state.streak);
+                    Some(self.open(&mut state, now, config.open_for, &why))
+                } else if calls >= config.min_calls
+                    && f64::from(failures) >= config.failure_ratio * f64::from(calls)
+                {
+                    let why = format!(
+                        "{failures} of the last {calls} attempts failed within {}",
+                        fmt_duration(config.window)
+                    );
+                    Some(self.open(&mut state, now, config.open_for, &why))
+                } else {
+                    None
+                }
+            }
+            (
+                Phase::HalfOpen {
+                    in_flight,
+                    successes,
+                },
+                outcome,
+            ) if probe => {
+                let in_flight = in_flight.saturating_sub(1);
+                match outcome {
+                    Some(Outcome::Success) if successes + 1 >= config.half_open_probes => {
+                        Some(self.close(&mut state, now))
+                    }
+                    Some(Outcome::Success) => {
+                        state.phase = Phase::HalfOpen {
+                            in_flight,
+                            successes: successes + 1,
+                        };
+                        None
+                    }
+                    Some(Outcome::Failure) => {
+                        let open_for = state
+                            .last_open_for
+                            .saturating_mul(2)
+                            .clamp(config.open_for, config.max_open_for);
+                        Some(self.open(&mut state, now, open_for, "a probe failed"))
+                    }
+                    // Rate limited or abandoned: settles nothing; the slot is free again.
+                    Some(Outcome::RateLimited) | None => {
+                        state.phase = Phase::HalfOpen {
+                            in_flight,
+                            successes,
+                        };
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        drop(state);
+        self.emit(change);
+    }
+
+    /// Turns an open circuit whose time is up half-open.
+    fn refresh(&self, state: &mut State, now: Instant) -> Option<StateChange> {
+        match state.phase {
+            Phase::Open { until } if now >= until => {
+                state.phase = Phase::HalfOpen {
+                    in_flight: 0,
+                    successes: 0,
+                };
+                state.generation += 1;
+                let probes = self.inner.config.half_open_probes;
+                tracing::info!(
+                    upstream = %self.inner.upstream,
+                    state = "half-open",
+                    probes,
+                    "{}: circuit half-open, letting {probes} probe{} through",
+                    self.inner.upstream,
+                    if probes == 1 { "" } else { "s" },
+                );
+                Some(self.change(CircuitState::Open, CircuitState::HalfOpen, None))
+            }
+            _ => None,
+        }
+    }
+
+    fn open(&self, state: &mut State, now: Instant, open_for: Duration, why: &str) -> StateChange {
+        let from = match state.phase {
+            Phase::HalfOpen { .. } => CircuitState::HalfOpen,
+            _ => CircuitState::Closed,
+        };
+        state.phase = Phase::Open {
+            until: now + open_for,
+        };
+        state.generation += 1;
+        state.last_open_for = open_for;
+        state.streak = 0;
+        state.counts.reset(now);
+        tracing::warn!(
+            upstream = %self.inner.upstream,
+            state = "open",
+            open_for_ms = open_for.as_millis() as u64,
+            "{}: circuit opened ({why}), failing fast; next probe in {}",
+            self.inner.upstream,
+            fmt_duration(open_for),
+        );
+        self.change(from, CircuitState::Open, Some(open_for))
+    }
+
+    fn close(&self, state: &mut State, now: Instant) -> StateChange {
+        state.phase = Phase::Closed;
+        state.generation += 1;
+        state.last_open_for = Duration::ZERO;
+        state.streak = 0;
+        state.counts.reset(now);
+        tracing::info!(
+            upstream = %self.inner.upstream,
+            state = "closed",
+            "{}: circuit closed, the upstream answered again",
+            self.inner.upstream,
+        );
+        self.change(CircuitState::HalfOpen, CircuitState::Closed, None)
+    }
+
+    fn change(
+        &self,
+        from: CircuitState,
+        to: CircuitState,
+        open_for: Option<Duration>,
+    ) -> StateChange {
+        StateChange {
+            upstream: self.inner.upstream.clone(),
+            from,
+            to,
+            open_for,
+        }
+    }
+
+    fn emit(&self, change: Option<StateChange>) {
+        let Some(change) = change else { return };
+        let hooks = self
+            .inner
+            .hooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for hook in hooks {
+            hook(&change);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is updated in whole steps, so it stays valid even if a hook panicked.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Leave to make one call through a [`CircuitBreaker`]; report how it went with
+/// [`record`](Self::record). Dropping it unrecorded reports nothing (a cancelled call).
+#[must_use = "report the call's outcome with `record`"]
+pub struct BreakerPermit {
+    breaker: CircuitBreaker,
+    generation: u64,
+    probe: bool,
+    recorded: bool,
+}
+
+impl fmt::Debug for BreakerPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BreakerPermit")
+            .field("upstream", &self.breaker.upstream())
+            .field("probe", &self.probe)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BreakerPermit {
+    /// Whether this call is a half-open probe.
+    pub fn is_probe(&self) -> bool {
+        self.probe
+    }
+
+    /// Reports the call's outcome to the breaker.
+    pub fn record(mut self, outcome: Outcome) {
+        self.recorded = true;
+        self.breaker
+            .record(self.generation, self.probe, Some(outcome));
+    }
+}
+
+impl Drop for BreakerPermit {
+    fn drop(&mut self) {
+        if !self.recorded && self.probe {
+            self.breaker.record(self.generation, true, None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_table_and_constants() {
+        let c = CircuitBreakerConfig::default();
+        assert!(c.enabled);
+        assert_eq!(c.consecutive_failures, 5);
+        assert!((c.failure_ratio - 0.5).abs() < f64::EPSILON);
+        assert_eq!(c.min_calls, 10);
+        assert_eq!(c.window, Duration::from_secs(60));
+        assert_eq!(c.open_for, Duration::from_secs(10));
+        assert_eq!(c.max_open_for, Duration::from_secs(120));
+        assert_eq!(c.half_open_probes, 1);
+        assert_eq!(c, CircuitBreakerConfig::new());
+        c.validate().unwrap();
+        let doc = include_str!("breaker.rs");
+        for row in [
+            "| `enabled` | `true` |",
+            "| `consecutive_failures` | `5` |",
+            "| `failure_ratio` | `0.5` |",
+            "| `min_calls` | `10` |",
+            "| `window` | `60s` |",
+            "| `open_for` | `10s` |",
+            "| `max_open_for` | `2m` |",
+            "| `half_open_probes` | `1` |",
+        ] {
+            assert!(doc.contains(row), "rustdoc table lacks {row}");
+        }
+    }
+
+    #[test]
+    fn an_empty_config_gives_the_defaults_and_durations_are_humantime() {
+        let c: CircuitBreakerConfig = toml::from_str("").unwrap();
+        assert_eq!(c, CircuitBreakerConfig::default());
+        let c: CircuitBreakerConfig =
+            toml::from_str("window = \"1m 30s\"\nopen_for = \"500ms\"\nhalf_open_probes = 2")
+                .unwrap();
+        assert_eq!(c.window, Duration::from_secs(90));
+        assert_eq!(c.open_for, Duration::from_millis(500));
+        assert_eq!(c.half_open_probes, 2);
+        let round = toml::to_string(&c).unwrap();
+        assert_eq!(toml::from_str::<CircuitBreakerConfig>(&round).unwrap(), c);
+        let err = toml::from_str::<CircuitBreakerConfig>("threshold = 5").unwrap_err();
+        assert!(err.to_string().contains("threshold"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let c = CircuitBreakerConfig::new;
+        for (config, field) in [
+            (c().with_consecutive_failures(0), "consecutive_failures"),
+            (c().with_min_calls(0), "min_calls"),
+            (c().with_half_open_probes(0), "half_open_probes"),
+            (c().with_failure_ratio(0.0), "failure_ratio"),
+            (c().with_failure_ratio(1.5), "failure_ratio"),
+            (c().with_failure_ratio(f64::NAN), "failure_ratio"),
+            (c().with_window(Duration::from_millis(10)), "window"),
+            (c().with_open_for(Duration::ZERO), "open_for"),
+            (
+                c().with_max_open_for(Duration::from_secs(1)),
+                "max_open_for",
+            ),
+        ] {
+            let err = CircuitBreaker::new("x", config).unwrap_err();
+            assert_eq!(err.field(), field, "{err}");
+            assert!(err.to_string().contains(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn decisions_map_to_outcomes() {
+        assert_eq!(Outcome::from(Decision::Retry), Outcome::Failure);
+        assert_eq!(
+            Outcome::from(Decision::RetryAfter(Duration::from_secs(1))),
+            Outcome::RateLimited
+        );
+        assert_eq!(Outcome::from(Decision::Stop), Outcome::Success);
+    }
+
+    #[test]
+    fn refusals_read_well() {
+        let open = CircuitOpen {
+            upstream: "suno".into(),
+            retry_in: Duration::from_millis(4200),
+        };
+        assert_eq!(
+            open.to_string(),
+            "circuit open for suno, next probe in 4.2s"
+        );
+        let probing = CircuitOpen {
+            upstream: "suno".into(),
+            retry_in: Duration::ZERO,
+        };
+        assert_eq!(
+            probing.to_string(),
+            "circuit half-open for suno, waiting for a probe"
+        );
+        let io: std::io::Error = open.into();
+        assert!(io.to_string().contains("circuit open"));
+    }
+
+    fn fail(breaker: &CircuitBreaker, n: u32) {
+        for _ in 0..n {
+            breaker.try_acquire().unwrap().record(Outcome::Failure);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_streak_older_than_the_window_starts_over() {
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        fail(&breaker, 4);
+        tokio::time::advance(Duration::from_secs(61)).await;
+        fail(&breaker, 4);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+        fail(&breaker, 1);
+        assert_eq!(breaker.state(), CircuitState::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_open_time_doubles_per_failed_probe_up_to_the_cap_and_resets_on_close() {
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        fail(&breaker, 5);
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            let retry_in = breaker.try_acquire().unwrap_err().retry_in;
+            waits.push(retry_in.as_secs());
+            tokio::time::advance(retry_in).await;
+            fail(&breaker, 1); // the probe fails
+        }
+        assert_eq!(waits, [10, 20, 40, 80, 120, 120]);
+        let wait = breaker.try_acquire().unwrap_err().retry_in;
+        tokio::time::advance(wait).await;
+        breaker.try_acquire().unwrap().record(Outcome::Success);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+        fail(&breaker, 5);
+        assert_eq!(
+            breaker.try_acquire().unwrap_err().retry_in,
+            Duration::from_secs(10)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stale_outcomes_are_ignored() {
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        let slow = breaker.try_acquire().unwrap(); // started while closed
+        fail(&breaker, 5);
+        slow.record(Outcome::Success); // arrives after the circuit opened
+        assert_eq!(breaker.state(), CircuitState::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn several_probes_must_all_succeed() {
+        let config = CircuitBreakerConfig::new().with_half_open_probes(2);
+        let breaker = CircuitBreaker::new("x", config).unwrap();
+        fail(&breaker, 5);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let a = breaker.try_acquire().unwrap();
+        let b = breaker.try_acquire().unwrap();
+        assert!(a.is_probe() && b.is_probe());
+        assert!(breaker.try_acquire().is_err(), "only two probes");
+        a.record(Outcome::Success);
+        assert_eq!(breaker.state(), CircuitState::HalfOpen);
+        b.record(Outcome::Success);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+    }
+
+    #[test]
+    fn disabled_lets_everything_through() {
+        let config = CircuitBreakerConfig::new().with_enabled(false);
+        let breaker = CircuitBreaker::new("x", config).unwrap();
+        fail(&breaker, 100);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+        assert!(breaker.try_acquire().is_ok());
+    }
+}
