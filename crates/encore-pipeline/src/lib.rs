@@ -1,1 +1,28 @@
-//! placeholder
+//! The lyric → song → video pipeline: a business description in, a music video out.
+//!
+//! 1. **Lyrics** — OpenAI structured output ([`Lyrics`]: title, lyrics with `[Verse]`/`[Chorus]`
+//!    sections, style tags), fitted to Suno's limits for the chosen model.
+//! 2. **Song** — one Suno task in custom mode, polled with [`encore_resilience::poll_until`] until
+//!    `SUCCESS` (or `FIRST_SUCCESS` if configured; `CALLBACK_EXCEPTION` with tracks counts as
+//!    success), then timestamped lyrics for captions.
+//! 3. **Video** — one Creatomate render of the configured template with the audio, title and
+//!    timed captions, polled until it succeeds or fails.
+//!
+//! Every call goes through the clients' resilience policies; billed submissions are never
+//! replayed after an ambiguous failure. Progress is reported as [`Event`]s.
+#![warn(missing_docs)]
+
+pub mod captions;
+mod config;
+mod error;
+mod event;
+mod input;
+pub mod lyrics;
+mod pipeline;
+
+pub use config::{PipelineConfig, PipelineConfigError};
+pub use error::{FailureClass, PipelineError};
+pub use event::{Event, Stage};
+pub use input::{BusinessInput, InputError, Language};
+pub use lyrics::Lyrics;
+pub use pipeline::{Keys, Pipeline, Report, Song, Video, VideoInput};

@@ -1,0 +1,39 @@
+//! End-to-end tests: the real `encore` binary against the embedded simulator.
+
+mod config;
+mod demo;
+mod keys;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// The `encore` binary with a clean environment: no keys, no ENCORE_* overrides, logs off.
+pub fn encore() -> Command {
+    let mut cmd = Command::cargo_bin("encore").expect("the encore binary is built");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ENCORE_")
+            || key.ends_with("_API_KEY")
+            || key == "CREATOMATE_TEMPLATE_ID"
+            || key == "RUST_LOG"
+        {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(std::env::temp_dir());
+    cmd.timeout(std::time::Duration::from_secs(120));
+    cmd
+}
+
+/// Runs `cmd`, expects `code`, and parses stdout as one JSON document.
+pub fn json_output(cmd: &mut Command, code: i32) -> Value {
+    let out = cmd.output().expect("encore runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{stdout}"))
+}

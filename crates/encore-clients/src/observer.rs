@@ -1,0 +1,146 @@
+//! How the pipeline and the CLI see every call: a notice before each retry wait and a record
+//! when the call is over.
+
+use std::time::Duration;
+
+use encore_resilience::fmt_duration;
+use serde::{Serialize, Serializer};
+
+use crate::config::{Endpoint, Service};
+
+/// Watches the calls of a client (progress bars, run reports, metrics).
+///
+/// Both methods have empty defaults; they are called synchronously from the calling task, so
+/// keep them cheap.
+///
+/// ```
+/// use std::sync::Mutex;
+/// use encore_clients::{CallObserver, CallRecord, RetryNotice};
+///
+/// #[derive(Default)]
+/// struct Report(Mutex<Vec<String>>);
+///
+/// impl CallObserver for Report {
+///     fn retrying(&self, notice: &RetryNotice) {
+///         let line = format!("{} retry {}/{} in {:?}: {}", notice.endpoint, notice.attempt,
+///             notice.max_attempts, notice.delay, notice.cause);
+///         self.0.lock().unwrap().push(line);
+///     }
+///     fn finished(&self, record: &CallRecord) {
+///         self.0.lock().unwrap().push(serde_json::to_string(record).unwrap());
+///     }
+/// }
+/// ```
+pub trait CallObserver: Send + Sync + 'static {
+    /// Called before each wait between attempts.
+    fn retrying(&self, notice: &RetryNotice) {
+        let _ = notice;
+    }
+
+    /// Called once per logical call, when it succeeded or failed for good.
+    fn finished(&self, record: &CallRecord) {
+        let _ = record;
+    }
+}
+
+/// A retry about to happen.
+#[derive(Clone, Debug, Serialize)]
+pub struct RetryNotice {
+    /// The endpoint (serialized as its name, e.g. `"suno.status"`).
+    pub endpoint: Endpoint,
+    /// The attempt that just failed (1-based).
+    pub attempt: u32,
+    /// The most attempts the policy allows.
+    pub max_attempts: u32,
+    /// The wait before the next attempt (serialized as `delay_ms`).
+    #[serde(rename = "delay_ms", serialize_with = "millis")]
+    pub delay: Duration,
+    /// Whether the wait was requested by the server (`Retry-After`).
+    pub server_requested: bool,
+    /// What went wrong, e.g. `http 503 Service Unavailable: upstream down`. Never contains a key.
+    pub cause: String,
+}
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallOutcome {
+    /// It returned a value.
+    Ok,
+    /// It returned an error.
+    Failed,
+}
+
+/// One finished logical call (all its attempts).
+///
+/// Serializes as `{"service":"suno","endpoint":"suno.status","attempts":2,"outcome":"ok",
+/// "elapsed":"1.2s","elapsed_ms":1204,"error":null}`.
+#[derive(Clone, Debug)]
+pub struct CallRecord {
+    /// The service.
+    pub service: Service,
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// Attempts made (0 when the call failed before sending anything).
+    pub attempts: u32,
+    /// Success or failure.
+    pub outcome: CallOutcome,
+    /// Time from the first attempt to the end, waits included.
+    pub elapsed: Duration,
+    /// The error's `Display`, when it failed.
+    pub error: Option<String>,
+}
+
+impl Serialize for CallRecord {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("CallRecord", 7)?;
+        s.serialize_field("service", &self.service)?;
+        s.serialize_field("endpoint", &self.endpoint)?;
+        s.serialize_field("attempts", &self.attempts)?;
+        s.serialize_field("outcome", &self.outcome)?;
+        s.serialize_field("elapsed", &fmt_duration(self.elapsed))?;
+        s.serialize_field("elapsed_ms", &(self.elapsed.as_millis() as u64))?;
+        s.serialize_field("error", &self.error)?;
+        s.end()
+    }
+}
+
+fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_notices_serialize_for_reports() {
+        let record = CallRecord {
+            service: Service::Suno,
+            endpoint: Endpoint::SunoStatus,
+            attempts: 2,
+            outcome: CallOutcome::Ok,
+            elapsed: Duration::from_millis(1204),
+            error: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&record).unwrap(),
+            serde_json::json!({"service":"suno","endpoint":"suno.status","attempts":2,
+                "outcome":"ok","elapsed":"1.2s","elapsed_ms":1204,"error":null})
+        );
+        let notice = RetryNotice {
+            endpoint: Endpoint::CreatomateRender,
+            attempt: 1,
+            max_attempts: 4,
+            delay: Duration::from_secs(2),
+            server_requested: true,
+            cause: "http 429 Too Many Requests".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&notice).unwrap(),
+            serde_json::json!({"endpoint":"creatomate.render","attempt":1,"max_attempts":4,
+                "delay_ms":2000,"server_requested":true,"cause":"http 429 Too Many Requests"})
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! The pipeline's own settings: polling, song options and the video template's element names.
+
+use std::time::Duration;
+
+use encore_resilience::{PolicyError, PollPolicy};
+use serde::{Deserialize, Serialize};
+
+/// How the pipeline runs its stages (the `[pipeline]` table of `encore.toml`).
+///
+/// # Defaults
+///
+/// | key | default | meaning |
+/// |---|---|---|
+/// | `accept_first_success` | `false` | accept Suno's `FIRST_SUCCESS` (one track ready) instead of waiting for `SUCCESS` |
+/// | `song_poll` | `10s` → ×1.5 → `30s`, `10m` deadline | polling of the Suno task |
+/// | `video_poll` | `5s` → ×1.5 → `15s`, `15m` deadline | polling of the Creatomate render |
+/// | `template_id` | `""` | the Creatomate template (or `CREATOMATE_TEMPLATE_ID`) |
+/// | `check_template` | `true` | fetch the template (a free read) before any billed call, so an unreachable Creatomate or a wrong id fails first |
+/// | `audio_element` | `"Audio"` | template element that receives the song (`Audio.source`) |
+/// | `title_element` | `"Title"` | template element that receives the title (`Title.text`) |
+/// | `captions_element` | `"Captions"` | template element that receives the captions (`Captions.text`, `.time`, `.duration`) |
+/// | `caption_words_per_line` | `8` | longest caption line, in words |
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Accept `FIRST_SUCCESS` as done.
+    pub accept_first_success: bool,
+    /// Polling of the Suno task.
+    pub song_poll: PollPolicy,
+    /// Polling of the Creatomate render.
+    pub video_poll: PollPolicy,
+    /// The Creatomate template id.
+    pub template_id: String,
+    /// Fetch the template before any billed call.
+    pub check_template: bool,
+    /// Element that receives the audio URL.
+    pub audio_element: String,
+    /// Element that receives the title.
+    pub title_element: String,
+    /// Element that receives the captions.
+    pub captions_element: String,
+    /// Longest caption line, in words.
+    pub caption_words_per_line: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            accept_first_success: false,
+            song_poll: PollPolicy {
+                interval: Duration::from_secs(10),
+                max_interval: Duration::from_secs(30),
+                multiplier: 1.5,
+                deadline: Duration::from_secs(600),
+            },
+            video_poll: PollPolicy {
+                interval: Duration::from_secs(5),
+                max_interval: Duration::from_secs(15),
+                multiplier: 1.5,
+                deadline: Duration::from_secs(900),
+            },
+            template_id: String::new(),
+            check_template: true,
+            audio_element: "Audio".into(),
+            title_element: "Title".into(),
+            captions_element: "Captions".into(),
+            caption_words_per_line: 8,
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Checks every value, naming the key (`pipeline.song_poll.interval`, …).
+    ///
+    /// # Errors
+    ///
+    /// A [`PipelineConfigError`] with the key and the reason.
+    pub fn validate(&self) -> Result<(), PipelineConfigError> {
+        let poll = |name: &str, p: &PollPolicy| {
+            p.validate().map_err(|e: PolicyError| PipelineConfigError {
+                key: format!("pipeline.{name}.{}", e.field()),
+                reason: e.reason().to_owned(),
+            })
+        };
+        poll("song_poll", &self.song_poll)?;
+        poll("video_poll", &self.video_poll)?;
+        for (key, value) in [
+            ("audio_element", &self.audio_element),
+            ("title_element", &self.title_element),
+            ("captions_element", &self.captions_element),
+        ] {
+            if value.trim().is_empty() {
+                return Err(PipelineConfigError {
+                    key: format!("pipeline.{key}"),
+                    reason: "must not be empty".into(),
+                });
+            }
+        }
+        if self.caption_words_per_line == 0 {
+            return Err(PipelineConfigError {
+                key: "pipeline.caption_words_per_line".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A pipeline setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid config: {key}: {reason}")]
+pub struct PipelineConfigError {
+    key: String,
+    reason: String,
+}
+
+impl PipelineConfigError {
+    /// The offending key, as written in `encore.toml`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_table_and_validate() {
+        let c = PipelineConfig::default();
+        c.validate().unwrap();
+        assert!(!c.accept_first_success);
+        assert!(c.check_template);
+        assert_eq!(c.song_poll.interval, Duration::from_secs(10));
+        assert_eq!(c.song_poll.deadline, Duration::from_secs(600));
+        assert_eq!(c.video_poll.interval, Duration::from_secs(5));
+        assert_eq!(c.video_poll.deadline, Duration::from_secs(900));
+        assert_eq!(
+            (
+                c.audio_element.as_str(),
+                c.title_element.as_str(),
+                c.captions_element.as_str()
+            ),
+            ("Audio", "Title", "Captions")
+        );
+        let doc = include_str!("config.rs");
+        for row in [
+            "| `accept_first_success` | `false` |",
+            "| `song_poll` | `10s` → ×1.5 → `30s`, `10m` deadline |",
+            "| `video_poll` | `5s` → ×1.5 → `15s`, `15m` deadline |",
+            "| `caption_words_per_line` | `8` |",
+            "| `check_template` | `true` |",
+        ] {
+            assert!(doc.contains(row), "{row}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let mut c = PipelineConfig::default();
+        c.song_poll.interval = Duration::from_secs(99);
+        assert_eq!(
+            c.validate().unwrap_err().key(),
+            "pipeline.song_poll.interval"
+        );
+        let c = PipelineConfig {
+            captions_element: " ".into(),
+            ..PipelineConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().key(), "pipeline.captions_element");
+    }
+}
