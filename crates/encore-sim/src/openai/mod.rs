@@ -668,7 +668,14 @@ pub(crate) async fn create_response(
     } else {
         &user_text
     });
-    tctx.korean = text::has_hangul(&all_text);
+    // An explicit instruction ("write the song in English") wins over the script the business
+    // details happen to be written in, as it would with a real model.
+    let lower = all_text.to_lowercase();
+    tctx.korean = if lower.contains("in english") {
+        false
+    } else {
+        lower.contains("in korean") || text::has_hangul(&all_text)
+    };
     let format = request.text.as_ref().and_then(|t| t.format.clone());
     let mut output = match &format {
         Some(TextFormat::JsonSchema { schema, .. }) => {
