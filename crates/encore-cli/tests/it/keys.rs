@@ -140,3 +140,76 @@ fn run_with_keys_makes_a_video_against_a_configured_simulator() {
     );
     rt.block_on(sim.shutdown());
 }
+
+/// A simulator in this process with a named scenario.
+fn sim_with(scenario: &str) -> (tokio::runtime::Runtime, encore_sim::RunningSim) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = SimConfig {
+        scenario: Scenario::named(scenario).unwrap(),
+        time_scale: 0.01,
+        ..SimConfig::default()
+    };
+    let addr: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let sim = rt
+        .block_on(encore_sim::serve(SimState::new(config), addr))
+        .unwrap();
+    (rt, sim)
+}
+
+#[test]
+fn sentinel_keys_never_appear_in_output_even_at_trace_level() {
+    const SENTINELS: [&str; 3] = [
+        "sk-SENTINEL-openai-7f3a9c",
+        "SENTINEL-suno-41be02",
+        "SENTINEL-creatomate-9d1e77",
+    ];
+    for scenario in ["flaky", "hostile"] {
+        let (rt, sim) = sim_with(scenario);
+        let out = encore()
+            .env("OPENAI_API_KEY", SENTINELS[0])
+            .env("SUNO_API_KEY", SENTINELS[1])
+            .env("CREATOMATE_API_KEY", SENTINELS[2])
+            .env("RUST_LOG", "trace")
+            .env("ENCORE_PIPELINE__SONG_POLL__INTERVAL", "100ms")
+            .env("ENCORE_PIPELINE__VIDEO_POLL__INTERVAL", "100ms")
+            .args([
+                "run",
+                "--sim",
+                &sim.base_url(),
+                "--business",
+                "a bakery",
+                "--name",
+                "Haneul",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("TRACE") || stderr.contains("DEBUG"),
+            "logs were on: {stderr}"
+        );
+        let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+        assert!(doc["status"].is_string());
+        for sentinel in SENTINELS {
+            assert!(
+                !stdout.contains(sentinel),
+                "{scenario}: key in stdout:\n{stdout}"
+            );
+            assert!(!stderr.contains(sentinel), "{scenario}: key in stderr");
+        }
+        // The simulator did receive the keys (so they were really used), in headers only.
+        let ledger = sim.state().ledger();
+        assert!(
+            ledger.requests.len() > 3,
+            "{scenario}: {} requests",
+            ledger.requests.len()
+        );
+        rt.block_on(sim.shutdown());
+    }
+}
