@@ -366,13 +366,14 @@ async fn demo(a: DemoArgs) -> u8 {
             }
         }
         println!(
-            "simulator ledger: {} OpenAI response{}, {} Suno task{}, {} Creatomate render{}; {received} requests for {logical_calls} logical calls (amplification {amplification:.2})",
+            "simulator ledger: {} OpenAI response{}, {} Suno task{}, {} Creatomate render{}; {received} requests for {logical_calls} logical call{} (amplification {amplification:.2})",
             ledger.openai_responses,
             plural(ledger.openai_responses),
             ledger.suno_tasks,
             plural(ledger.suno_tasks),
             ledger.creatomate_renders,
             plural(ledger.creatomate_renders),
+            plural(logical_calls as u64),
         );
     }
     code

@@ -83,6 +83,7 @@ impl Progress {
                 },
             )),
             Event::Note { stage, message } => self.line(&format!("{p}  · {stage}: {message}")),
+            Event::BreakerChanged { notice, .. } => self.line(&format!("{p}  ⚡ {notice}")),
             Event::StageFinished {
                 stage,
                 elapsed,

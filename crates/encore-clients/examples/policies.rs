@@ -1,10 +1,11 @@
-//! Prints the timeout and retry policy of every endpoint, after `encore.toml` and `ENCORE_*`.
+//! Prints the timeout and retry policy of every endpoint and the protections of every service,
+//! after `encore.toml` and `ENCORE_*`.
 //!
 //! ```sh
 //! ENCORE_ENDPOINTS__SUNO_GENERATE__MAX_RETRIES=5 cargo run -p encore-clients --example policies
 //! ```
 
-use encore_clients::Config;
+use encore_clients::{Config, Service};
 use encore_resilience::fmt_duration;
 
 fn main() {
@@ -41,6 +42,45 @@ fn main() {
             waits,
             fmt_duration(policy.deadline),
             ambiguous
+        );
+    }
+    println!();
+    println!(
+        "{:<11} {:>14} {:>22} {:>18}",
+        "service", "retry budget", "breaker", "rate limit"
+    );
+    for service in Service::ALL {
+        let p = config.service(service);
+        let budget = if p.budget.enabled {
+            format!(
+                "{:.0}% + {}/s",
+                p.budget.ratio * 100.0,
+                p.budget.min_per_sec
+            )
+        } else {
+            "off".to_owned()
+        };
+        let breaker = if p.breaker.enabled {
+            format!(
+                "{} fails, open {}",
+                p.breaker.consecutive_failures,
+                fmt_duration(p.breaker.open_for)
+            )
+        } else {
+            "off".to_owned()
+        };
+        let limit = if p.rate_limit.enabled {
+            format!(
+                "{} per {}",
+                p.rate_limit.requests,
+                fmt_duration(p.rate_limit.per)
+            )
+        } else {
+            "off".to_owned()
+        };
+        println!(
+            "{:<11} {budget:>14} {breaker:>22} {limit:>18}",
+            service.as_str()
         );
     }
 }

@@ -1,4 +1,5 @@
-//! Configuration: base URLs, models, and the timeout and retry policy of every endpoint.
+//! Configuration: base URLs, models, the timeout and retry policy of every endpoint, and the
+//! protections shared by every call to a service (retry budget, circuit breaker, rate limit).
 //!
 //! Loaded in layers — the built-in defaults, then `encore.toml`, then `ENCORE_*` environment
 //! variables — and validated once, with errors that name the offending key.
@@ -11,6 +12,8 @@ use encore_resilience::{Jitter, RetryPolicy};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+
+use crate::service_policy::{ServicePolicy, Services};
 
 /// The prefix of configuration environment variables. Nested keys are separated by `__`:
 /// `ENCORE_ENDPOINTS__SUNO_GENERATE__MAX_RETRIES=5` sets `endpoints.suno_generate.max_retries`.
@@ -45,13 +48,14 @@ pub const DEADLINE_ROUNDING: Duration = Duration::from_secs(5);
 
 /// The top-level sections an `ENCORE_*` variable may address. Other `ENCORE_*` variables
 /// (`ENCORE_LOG`, `ENCORE_CONFIG`, …) belong to other parts of encore and are ignored.
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "retries",
     "http",
     "openai",
     "suno",
     "creatomate",
     "endpoints",
+    "services",
 ];
 
 /// One of the three external services.
@@ -67,6 +71,9 @@ pub enum Service {
 }
 
 impl Service {
+    /// Every service.
+    pub const ALL: [Service; 3] = [Service::OpenAi, Service::Suno, Service::Creatomate];
+
     /// `"openai"`, `"suno"` or `"creatomate"`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -167,6 +174,17 @@ impl Endpoint {
         matches!(
             self,
             Endpoint::OpenAiResponses | Endpoint::SunoGenerate | Endpoint::CreatomateRender
+        )
+    }
+
+    /// Whether a request to this endpoint takes a slot of its service's client-side rate limit
+    /// ([`RateLimitConfig`](crate::RateLimitConfig)): every OpenAI and Creatomate request
+    /// (Creatomate's quota counts polling too), and Suno's `generate` only, the one endpoint
+    /// sunoapi.org documents a limit for.
+    pub const fn counts_toward_rate_limit(self) -> bool {
+        !matches!(
+            self,
+            Endpoint::SunoStatus | Endpoint::SunoTimestamps | Endpoint::SunoCredits
         )
     }
 }
@@ -428,7 +446,8 @@ impl Default for CreatomateConfig {
 /// [`Config::load`] layers, later winning: the defaults below ← `encore.toml` ← `ENCORE_*`
 /// environment variables. Nested keys in variables are joined with `__`, e.g.
 /// `ENCORE_RETRIES=false`, `ENCORE_HTTP__CONNECT_TIMEOUT=5s`,
-/// `ENCORE_ENDPOINTS__SUNO_GENERATE__MAX_RETRIES=5`, `ENCORE_SUNO__MODEL=V5`. Unknown keys
+/// `ENCORE_ENDPOINTS__SUNO_GENERATE__MAX_RETRIES=5`, `ENCORE_SUNO__MODEL=V5`,
+/// `ENCORE_SERVICES__SUNO__RATE_LIMIT__REQUESTS=10`. Unknown keys
 /// are refused, naming the key (and the variable or file it came from); values are validated
 /// ([`Config::validate`]). `examples/encore.toml` lists every key with its default.
 ///
@@ -444,6 +463,7 @@ impl Default for CreatomateConfig {
 /// | `suno.model` | `V4_5` | used when a request leaves `model` empty |
 /// | `suno.callback_url` | `https://callback.invalid/encore/suno` | encore polls; `.invalid` never resolves |
 /// | `creatomate.base_url` | `https://api.creatomate.com/v1` | |
+/// | `services.<service>.*` | see [`ServicePolicy`] | retry budget, circuit breaker, rate limit |
 ///
 /// Per endpoint (`[endpoints.<key>]`; the seed plan's table, plus `suno_credits` and a deadline).
 /// Every endpoint also defaults to `enabled = true`, `max_delay = "30s"`, `multiplier = 2.0`,
@@ -469,6 +489,16 @@ impl Default for CreatomateConfig {
 /// Suno 405/430/455) are still retried. OpenAI defaults to `true` because a duplicate response
 /// costs cents and its official SDK replays the same way; `true` on Suno or Creatomate
 /// reproduces the seed plan literally and can pay twice.
+///
+/// Per service (`[services.openai]`, `[services.suno]`, `[services.creatomate]`; a
+/// [`ServicePolicy`], whose rustdoc has the Defaults table): the protections shared by every
+/// call to the service in the process — a retry budget (retries add at most 20 % of the calls,
+/// plus 1 per second), a circuit breaker (opens after 5 failed attempts in a row or half of at
+/// least 10 within a minute, probes after 10 s) and a client-side rate limit at the documented
+/// quota (Suno `generate`: 20 per 10 s; Creatomate: 30 per 10 s, polling included; OpenAI: off,
+/// its limits depend on the account). Each has its own `enabled` switch. `retries = false`
+/// makes one attempt per call, so the budget has nothing left to limit, but it leaves the
+/// breakers and rate limits on.
 ///
 /// ```
 /// use std::time::Duration;
@@ -504,6 +534,8 @@ pub struct Config {
     pub creatomate: CreatomateConfig,
     /// Per-endpoint timeouts and retries.
     pub endpoints: Endpoints,
+    /// Per-service retry budget, circuit breaker and rate limit.
+    pub services: Services,
 }
 
 impl Default for Config {
@@ -515,6 +547,7 @@ impl Default for Config {
             suno: SunoConfig::default(),
             creatomate: CreatomateConfig::default(),
             endpoints: Endpoints::default(),
+            services: Services::default(),
         }
     }
 }
@@ -565,7 +598,8 @@ impl Config {
 
     /// Checks every value: base URLs are `http(s)` URLs without credentials, query or fragment;
     /// models are not empty; `http.connect_timeout` is positive; every endpoint's policy passes
-    /// [`RetryPolicy::validate`].
+    /// [`RetryPolicy::validate`]; every service's budget, breaker and rate limit pass
+    /// [`ServicePolicy::validate`].
     ///
     /// # Errors
     ///
@@ -597,12 +631,20 @@ impl Config {
                 ));
             }
         }
+        for service in Service::ALL {
+            self.service(service).validate(service)?;
+        }
         Ok(())
     }
 
     /// The policy of `endpoint`.
     pub fn endpoint(&self, endpoint: Endpoint) -> &EndpointPolicy {
         self.endpoints.get(endpoint)
+    }
+
+    /// The retry budget, circuit breaker and rate limit of `service`.
+    pub fn service(&self, service: Service) -> &ServicePolicy {
+        self.services.get(service)
     }
 
     /// Every endpoint with the [`RetryPolicy`] it runs (the global switch applied) and its
@@ -726,8 +768,19 @@ impl ConfigError {
 
     fn from_figment(error: figment::Error) -> ConfigError {
         use figment::error::Kind;
-        let mut path = error.path.clone();
+        // TOML datetimes travel through serde as a private one-key table; name the user's key.
+        let mut path: Vec<String> = error
+            .path
+            .iter()
+            .filter(|segment| !segment.starts_with("$__toml_private"))
+            .cloned()
+            .collect();
         let reason = match &error.kind {
+            Kind::UnknownField(field, _) | Kind::UnknownVariant(field, _)
+                if field.starts_with("$__toml_private") =>
+            {
+                "a date-time is not a valid value here".to_owned()
+            }
             Kind::UnknownField(field, expected) => {
                 if path.last() != Some(field) {
                     path.push(field.clone());
@@ -946,6 +999,23 @@ mod tests {
             ]
         );
         assert_eq!(serde_json::to_value(Service::OpenAi).unwrap(), "openai");
+        // Suno documents a quota on generate only; Creatomate's counts every request.
+        let unlimited: Vec<_> = Endpoint::ALL
+            .into_iter()
+            .filter(|e| !e.counts_toward_rate_limit())
+            .collect();
+        assert_eq!(
+            unlimited,
+            [
+                Endpoint::SunoStatus,
+                Endpoint::SunoTimestamps,
+                Endpoint::SunoCredits
+            ]
+        );
+        assert_eq!(
+            Service::ALL.map(Service::as_str),
+            ["openai", "suno", "creatomate"]
+        );
     }
 
     #[test]
@@ -1062,7 +1132,17 @@ mod tests {
             jail.set_env("ENCORE_HTTP__CONNECT_TIMEOUT", "3s");
             jail.set_env("ENCORE_SUNO__MODEL", "V5");
             jail.set_env("ENCORE_LOG", "debug"); // not ours: ignored
+            jail.set_env("ENCORE_SERVICES__SUNO__RATE_LIMIT__REQUESTS", "10");
+            jail.set_env("ENCORE_SERVICES__SUNO__BUDGET__RATIO", "0.1");
+            jail.set_env("ENCORE_SERVICES__SUNO__BREAKER__OPEN_FOR", "30s");
+            jail.set_env("ENCORE_SERVICES__CREATOMATE__BREAKER__ENABLED", "false");
             let c = Config::load(None).unwrap();
+            assert_eq!(c.services.suno.rate_limit.requests, 10);
+            assert_eq!(c.services.suno.rate_limit.per, Duration::from_secs(10));
+            assert!((c.services.suno.budget.ratio - 0.1).abs() < f64::EPSILON);
+            assert_eq!(c.services.suno.breaker.open_for, Duration::from_secs(30));
+            assert!(!c.services.creatomate.breaker.enabled);
+            assert!(c.services.creatomate.rate_limit.enabled);
             assert_eq!(c.endpoints.suno_generate.max_retries, 5);
             assert_eq!(c.endpoints.suno_generate.base_delay, Duration::from_secs(2));
             assert!(!c.retries);
@@ -1103,6 +1183,19 @@ mod tests {
             let err = Config::load(Some(Path::new("typo.toml"))).unwrap_err();
             assert_eq!(err.key(), "endpoints.creatomate_render.max_retries");
             assert!(err.to_string().contains("typo.toml"), "{err}");
+            jail.set_env("ENCORE_SERVICES__SUNO__RATE_LIMIT__PER", "soon");
+            let err = Config::load(None).unwrap_err();
+            assert_eq!(err.key(), "services.suno.rate_limit.per");
+            assert!(
+                err.to_string()
+                    .contains("ENCORE_SERVICES__SUNO__RATE_LIMIT__PER"),
+                "{err}"
+            );
+            jail.set_env("ENCORE_SERVICES__SUNO__RATE_LIMIT__PER", "10s");
+            jail.set_env("ENCORE_SERVICES__SUNO__BREAKER__FAILURE_RATIO", "2");
+            let err = Config::load(None).unwrap_err();
+            assert_eq!(err.key(), "services.suno.breaker.failure_ratio");
+            jail.set_env("ENCORE_SERVICES__SUNO__BREAKER__FAILURE_RATIO", "0.5");
             jail.set_env("ENCORE_ENDPOINTS__SUNO_STATUS__DEADLINE", "soon");
             let err = Config::load(None).unwrap_err();
             assert_eq!(err.key(), "endpoints.suno_status.deadline");
@@ -1133,10 +1226,23 @@ mod tests {
             err.to_string()
                 .contains("environment variable ENCORE_OPENAI_BASE_URL")
         );
+        let err = check_env_names(std::iter::once(
+            "ENCORE_SERVICES_SUNO__RATE_LIMIT__REQUESTS".to_owned(),
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("did you mean ENCORE_SERVICES__SUNO__RATE_LIMIT__REQUESTS?"),
+            "{err}"
+        );
         check_env_names(
-            ["ENCORE_LOG", "ENCORE_RETRIES"]
-                .iter()
-                .map(|s| (*s).to_owned()),
+            [
+                "ENCORE_LOG",
+                "ENCORE_RETRIES",
+                "ENCORE_SERVICES__SUNO__BUDGET__ENABLED",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned()),
         )
         .unwrap();
     }

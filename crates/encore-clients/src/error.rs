@@ -4,9 +4,10 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use encore_resilience::{AttemptTimedOut, StopReason};
+use encore_resilience::{AttemptTimedOut, CircuitOpen, Classify, Decision, Outcome, StopReason};
 use http::StatusCode;
 
+use crate::classify::decide;
 use crate::config::{Endpoint, Service};
 use crate::secret::ApiKey;
 
@@ -24,6 +25,16 @@ pub(crate) enum Class {
     MayHaveRun { after: Option<Duration> },
     /// Sending the same request again cannot succeed.
     Permanent,
+}
+
+impl Class {
+    /// The server-requested wait, if any.
+    pub(crate) const fn after(self) -> Option<Duration> {
+        match self {
+            Class::Transient { after } | Class::MayHaveRun { after } => after,
+            Class::Permanent => None,
+        }
+    }
 }
 
 /// What went wrong, for code that needs to branch on it. Most callers use the predicates on
@@ -61,6 +72,12 @@ pub enum ErrorKind {
     /// A billed call failed after it may have been processed, and was not replayed because that
     /// could pay twice. The job may exist; see [`Error::may_have_run`].
     Ambiguous,
+    /// The service's circuit breaker is open (it kept failing): the call failed fast and
+    /// nothing was sent. See [`Error::is_circuit_open`]; the error says when the next probe is.
+    CircuitOpen,
+    /// The service's client-side rate limit had no free slot before the call's deadline, so
+    /// nothing was sent ([`RateLimitConfig`](crate::RateLimitConfig)).
+    Throttled,
     /// No API key, or an empty one.
     MissingKey,
     /// Invalid configuration or request construction (no request was sent).
@@ -175,6 +192,12 @@ impl Error {
             && key.is_in(msg)
         {
             inner.server_message = Some(key.redact(msg));
+        }
+        // A hostile or broken server can echo the key anywhere, the error code included.
+        if let Some(code) = &inner.api_code
+            && key.is_in(code)
+        {
+            inner.api_code = Some(key.redact(code));
         }
         if let Some(source) = &inner.source {
             let mut text = String::new();
@@ -346,6 +369,27 @@ impl Error {
                 .is_some_and(|s| *s != StopReason::Permanent)
     }
 
+    /// Whether the call failed because the service's circuit breaker is open: refused outright
+    /// ([`ErrorKind::CircuitOpen`], nothing sent, [`attempts`](Self::attempts) `== 0`), or
+    /// retries stopped because it opened meanwhile. [`stop_reason`](Self::stop_reason) says when
+    /// the next probe is due.
+    pub fn is_circuit_open(&self) -> bool {
+        self.inner.kind == ErrorKind::CircuitOpen
+            || matches!(self.inner.stop, Some(StopReason::CircuitOpen { .. }))
+    }
+
+    /// Whether retrying stopped because the service's retry budget was empty (retries were
+    /// already adding the configured share of load).
+    pub fn is_budget_exhausted(&self) -> bool {
+        matches!(self.inner.stop, Some(StopReason::BudgetExhausted { .. }))
+    }
+
+    /// Whether the service's client-side rate limit had no slot before the deadline
+    /// ([`ErrorKind::Throttled`]; the last attempt was not sent).
+    pub fn is_throttled(&self) -> bool {
+        self.inner.kind == ErrorKind::Throttled
+    }
+
     /// Whether the same request can never succeed (bad input, bad key, no credits, a refusal).
     pub fn is_permanent(&self) -> bool {
         self.inner.kind != ErrorKind::Ambiguous && self.inner.class == Class::Permanent
@@ -391,8 +435,9 @@ impl fmt::Display for Error {
         if let Some(endpoint) = i.endpoint {
             write!(f, "{endpoint}: ")?;
         }
-        let gave_up =
-            i.attempts > 1 || i.stop.as_ref().is_some_and(|s| *s != StopReason::Permanent);
+        // No attempt made (refused by the breaker or the rate limit): the detail says it all.
+        let gave_up = i.attempts > 1
+            || (i.attempts == 1 && i.stop.as_ref().is_some_and(|s| *s != StopReason::Permanent));
         if let (Some(elapsed), true) = (i.elapsed, gave_up) {
             let plural = if i.attempts == 1 { "" } else { "s" };
             write!(
@@ -404,6 +449,9 @@ impl fmt::Display for Error {
             match &i.stop {
                 Some(StopReason::AttemptsExhausted) | None => {}
                 Some(StopReason::Permanent) if i.kind == ErrorKind::Ambiguous => {}
+                // The detail already says why: the breaker or the rate limit refused the retry.
+                Some(StopReason::CircuitOpen { .. }) if i.kind == ErrorKind::CircuitOpen => {}
+                Some(StopReason::Deadline { .. }) if i.kind == ErrorKind::Throttled => {}
                 Some(reason) => write!(f, " ({reason})")?,
             }
             f.write_str(": ")?;
@@ -439,6 +487,56 @@ impl From<AttemptTimedOut> for Error {
             Class::MayHaveRun { after: None },
             e.to_string(),
         )
+    }
+}
+
+/// A call refused by the service's open circuit breaker: nothing was sent. Calling again may
+/// succeed once the breaker lets a probe through (`retry_in`).
+impl From<CircuitOpen> for Error {
+    fn from(open: CircuitOpen) -> Self {
+        let after = (!open.retry_in.is_zero()).then_some(open.retry_in);
+        let mut error = Error::new(
+            ErrorKind::CircuitOpen,
+            Class::Transient { after },
+            open.to_string(),
+        )
+        .with_source(open);
+        error.inner.attempts = 0;
+        error
+    }
+}
+
+/// How the resilience core treats an attempt's error. The request path marks each attempt's
+/// error with whether its endpoint replays "may have run" failures before handing it over.
+impl Classify for Error {
+    fn classify(&self) -> Decision {
+        match self.inner.kind {
+            // Refused before sending; retrying inside the same call cannot fit either.
+            ErrorKind::CircuitOpen | ErrorKind::Throttled => Decision::Stop,
+            _ => decide(self.inner.class, self.inner.replays_ambiguous),
+        }
+    }
+
+    /// What the failure says about the service, which is not always what the decision says: a
+    /// billed call that may have run is not replayed (`Stop`) but the service still failed.
+    ///
+    /// | failure | outcome |
+    /// |---|---|
+    /// | refused locally (circuit open, no rate-limit slot) | neither way (nothing was sent) |
+    /// | rate limited (429, Suno 405/430), or any failure with `Retry-After` | neither way: the service is alive and asks us to slow down |
+    /// | connect error, timeout, reset, 5xx, Suno 455/500, garbled answer | failure |
+    /// | permanent (400, 401, 404, no credits, …) | success: the service answered |
+    fn breaker_outcome(&self) -> Outcome {
+        match (&self.inner.kind, self.inner.class) {
+            (ErrorKind::CircuitOpen | ErrorKind::Throttled | ErrorKind::RateLimited, _)
+            | (_, Class::Transient { after: Some(_) } | Class::MayHaveRun { after: Some(_) }) => {
+                Outcome::RateLimited
+            }
+            (_, Class::Transient { after: None } | Class::MayHaveRun { after: None }) => {
+                Outcome::Failure
+            }
+            (_, Class::Permanent) => Outcome::Success,
+        }
     }
 }
 
@@ -564,6 +662,183 @@ mod tests {
         let all = format!("{err} {err:?} {}", err.source().unwrap());
         assert!(!all.contains("SENTINEL"), "{all}");
         assert!(all.contains("bad key ***"), "{all}");
+    }
+
+    #[test]
+    fn a_refusal_by_the_breaker_names_the_service_and_the_next_probe() {
+        let open = CircuitOpen {
+            upstream: "suno".into(),
+            retry_in: Duration::from_millis(8500),
+        };
+        let refused = Error::from(open.clone()).finish(
+            Endpoint::SunoGenerate,
+            0,
+            Duration::ZERO,
+            Some(StopReason::CircuitOpen {
+                upstream: "suno".into(),
+                retry_in: open.retry_in,
+            }),
+            false,
+        );
+        assert_eq!(
+            refused.to_string(),
+            "suno.generate: circuit open for suno, next probe in 8.5s"
+        );
+        assert_eq!(*refused.kind(), ErrorKind::CircuitOpen);
+        assert!(refused.is_circuit_open() && refused.is_exhausted());
+        assert!(refused.is_retryable() && !refused.is_permanent() && !refused.may_have_run());
+        assert!(!refused.is_budget_exhausted() && !refused.is_throttled());
+        assert_eq!(refused.attempts(), 0);
+        let source = refused.source().unwrap().downcast_ref::<CircuitOpen>();
+        assert_eq!(source, Some(&open), "the core's refusal is the source");
+        // After real attempts the reason is not repeated.
+        let later = Error::from(open).finish(
+            Endpoint::SunoStatus,
+            2,
+            Duration::from_secs(3),
+            Some(StopReason::CircuitOpen {
+                upstream: "suno".into(),
+                retry_in: Duration::from_millis(8500),
+            }),
+            false,
+        );
+        assert_eq!(
+            later.to_string(),
+            "suno.status: gave up after 2 attempts in 3.0s: circuit open for suno, next probe in 8.5s"
+        );
+    }
+
+    #[test]
+    fn budget_and_breaker_stops_are_predicates_on_the_last_error() {
+        let stop = |reason| {
+            Error::new(
+                ErrorKind::Status {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                },
+                Class::MayHaveRun { after: None },
+                "http 503 Service Unavailable",
+            )
+            .finish(Endpoint::SunoStatus, 1, Duration::ZERO, Some(reason), false)
+        };
+        let dry = stop(StopReason::BudgetExhausted {
+            upstream: "suno".into(),
+            per_mille: 200,
+        });
+        assert!(dry.is_budget_exhausted() && dry.is_exhausted() && !dry.is_circuit_open());
+        assert_eq!(
+            dry.to_string(),
+            "suno.status: gave up after 1 attempt in 0.0s (retry budget for suno exhausted: \
+             retries are limited to 20% of calls): http 503 Service Unavailable"
+        );
+        let open = stop(StopReason::CircuitOpen {
+            upstream: "suno".into(),
+            retry_in: Duration::from_secs(10),
+        });
+        assert!(open.is_circuit_open() && !open.is_budget_exhausted());
+        assert_eq!(
+            open.to_string(),
+            "suno.status: gave up after 1 attempt in 0.0s (circuit open for suno, next probe \
+             in 10s): http 503 Service Unavailable"
+        );
+    }
+
+    #[test]
+    fn decisions_and_breaker_outcomes_case_by_case() {
+        let e = |kind, class| Error::new(kind, class, "x");
+        let secs = |s| Some(Duration::from_secs(s));
+        let status = ErrorKind::Status {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let may = |after| Class::MayHaveRun { after };
+        let transient = |after| Class::Transient { after };
+        for (error, replays, decision, outcome) in [
+            // A billed call's 5xx is not replayed, yet the service failed.
+            (
+                e(status.clone(), may(None)),
+                false,
+                Decision::Stop,
+                Outcome::Failure,
+            ),
+            (
+                e(status.clone(), may(None)),
+                true,
+                Decision::Retry,
+                Outcome::Failure,
+            ),
+            (
+                e(ErrorKind::Timeout, may(None)),
+                false,
+                Decision::Stop,
+                Outcome::Failure,
+            ),
+            (
+                e(ErrorKind::Connect, transient(None)),
+                false,
+                Decision::Retry,
+                Outcome::Failure,
+            ),
+            // Suno maintenance (455): a hard failure.
+            (
+                e(status.clone(), transient(None)),
+                false,
+                Decision::Retry,
+                Outcome::Failure,
+            ),
+            // Rate limits count neither way, with or without a hint.
+            (
+                e(ErrorKind::RateLimited, transient(secs(3))),
+                false,
+                Decision::RetryAfter(Duration::from_secs(3)),
+                Outcome::RateLimited,
+            ),
+            (
+                e(ErrorKind::RateLimited, transient(None)),
+                false,
+                Decision::Retry,
+                Outcome::RateLimited,
+            ),
+            // A 503 with Retry-After asks us to slow down.
+            (
+                e(status.clone(), may(secs(2))),
+                true,
+                Decision::RetryAfter(Duration::from_secs(2)),
+                Outcome::RateLimited,
+            ),
+            // The service answered: it is up.
+            (
+                e(ErrorKind::InvalidRequest, Class::Permanent),
+                true,
+                Decision::Stop,
+                Outcome::Success,
+            ),
+            (
+                e(ErrorKind::Unauthorized, Class::Permanent),
+                true,
+                Decision::Stop,
+                Outcome::Success,
+            ),
+            // Refused before sending: stop, and say nothing about the service.
+            (
+                e(ErrorKind::Throttled, transient(secs(5))),
+                true,
+                Decision::Stop,
+                Outcome::RateLimited,
+            ),
+        ] {
+            let error = error.replaying_ambiguous(replays);
+            assert_eq!(error.classify(), decision, "{:?}", error.kind());
+            assert_eq!(error.breaker_outcome(), outcome, "{:?}", error.kind());
+        }
+        let open = Error::from(CircuitOpen {
+            upstream: "x".into(),
+            retry_in: Duration::ZERO,
+        });
+        assert_eq!(open.classify(), Decision::Stop);
+        assert_eq!(open.breaker_outcome(), Outcome::RateLimited);
+        assert_eq!(
+            open.to_string(),
+            "circuit half-open for x, waiting for a probe"
+        );
     }
 
     #[test]

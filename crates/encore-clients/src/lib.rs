@@ -7,6 +7,13 @@
 //!   and report to `tracing` and to a [`CallObserver`].
 //! - One shared HTTP client per process ([`Http::shared`]); tests plug in any `tower` service,
 //!   such as the simulator's router, with [`Http::service`].
+//! - Protections shared by every call to a service through that [`Http`] handle, so an outage
+//!   is not amplified by every pipeline retrying ([`ServicePolicy`]): a retry budget (retries
+//!   add at most 20 % of the load), a circuit breaker (fail fast with "circuit open for suno,
+//!   next probe in 8s" while a service keeps failing; changes reach
+//!   [`CallObserver::breaker_changed`]) and a client-side rate limit at each service's
+//!   documented quota, so concurrent pipelines queue instead of earning 429s. Each can be
+//!   switched off.
 //! - Policies are the seed plan's table by default and configurable without a rebuild
 //!   ([`Config`]: `encore.toml` and `ENCORE_*` variables), with one switch to turn retries off.
 //! - **Never pay twice**: a billed call (Suno generate, Creatomate render) is not replayed after
@@ -39,10 +46,13 @@ mod classify;
 mod config;
 pub mod creatomate;
 mod error;
+mod guard;
+mod limiter;
 mod observer;
 pub mod openai;
 mod request;
 mod secret;
+mod service_policy;
 pub mod suno;
 mod transport;
 mod wire;
@@ -55,9 +65,14 @@ pub use config::{
     HttpConfig, OpenAiConfig, Service, SunoConfig,
 };
 pub use creatomate::CreatomateClient;
+pub use encore_resilience::{CircuitBreakerConfig, CircuitState, RetryBudgetConfig};
 pub use error::{Error, ErrorKind};
-pub use observer::{CallObserver, CallOutcome, CallRecord, RetryNotice};
+pub use observer::{BreakerNotice, CallObserver, CallOutcome, CallRecord, RetryNotice};
 pub use openai::OpenAiClient;
 pub use secret::ApiKey;
+pub use service_policy::{
+    CREATOMATE_RATE_LIMIT, DEFAULT_RATE_LIMIT_BURST, OPENAI_RATE_LIMIT, RateLimitConfig,
+    SUNO_RATE_LIMIT, ServicePolicy, Services,
+};
 pub use suno::SunoClient;
 pub use transport::Http;

@@ -1,16 +1,18 @@
-//! How the pipeline and the CLI see every call: a notice before each retry wait and a record
-//! when the call is over.
+//! How the pipeline and the CLI see every call: a notice before each retry wait, a record when
+//! the call is over, and a notice when a service's circuit breaker changes state.
 
+use std::fmt;
 use std::time::Duration;
 
-use encore_resilience::fmt_duration;
+use encore_resilience::{CircuitState, fmt_duration};
 use serde::{Serialize, Serializer};
 
 use crate::config::{Endpoint, Service};
 
 /// Watches the calls of a client (progress bars, run reports, metrics).
 ///
-/// Both methods have empty defaults; they are called synchronously from the calling task, so
+/// Every method has an empty default; they are called synchronously (from the calling task, or
+/// for [`breaker_changed`](Self::breaker_changed) from whichever task changed the state), so
 /// keep them cheap.
 ///
 /// ```
@@ -40,6 +42,87 @@ pub trait CallObserver: Send + Sync + 'static {
     /// Called once per logical call, when it succeeded or failed for good.
     fn finished(&self, record: &CallRecord) {
         let _ = record;
+    }
+
+    /// Called when the circuit breaker of a service this observer's clients call changes state.
+    ///
+    /// Breakers are shared by every client of a service on one [`Http`](crate::Http) handle, so
+    /// a change caused by another client's call is reported too, once per observer (an observer
+    /// given to several clients of the same service hears it once).
+    fn breaker_changed(&self, notice: &BreakerNotice) {
+        let _ = notice;
+    }
+}
+
+/// A service's circuit breaker changed state.
+///
+/// Displays as `suno: circuit opened, failing fast; next probe in 10s`, `suno: circuit
+/// half-open, probing` or `suno: circuit closed, calls go through again`; serializes as
+/// `{"service":"suno","from":"closed","to":"open","open_for":"10s","open_for_ms":10000}`
+/// (`null`s unless it opened).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BreakerNotice {
+    /// The service.
+    pub service: Service,
+    /// The state before.
+    pub from: CircuitState,
+    /// The state now.
+    pub to: CircuitState,
+    /// When it opened: how long until the next probe.
+    pub open_for: Option<Duration>,
+}
+
+impl BreakerNotice {
+    pub(crate) fn new(
+        service: Service,
+        from: CircuitState,
+        to: CircuitState,
+        open_for: Option<Duration>,
+    ) -> Self {
+        BreakerNotice {
+            service,
+            from,
+            to,
+            open_for,
+        }
+    }
+}
+
+impl fmt::Display for BreakerNotice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.to, self.open_for) {
+            (CircuitState::Open, Some(open_for)) => write!(
+                f,
+                "{}: circuit opened, failing fast; next probe in {}",
+                self.service,
+                fmt_duration(open_for)
+            ),
+            (CircuitState::Open, None) => {
+                write!(f, "{}: circuit opened, failing fast", self.service)
+            }
+            (CircuitState::HalfOpen, _) => {
+                write!(f, "{}: circuit half-open, probing", self.service)
+            }
+            (CircuitState::Closed, _) => write!(
+                f,
+                "{}: circuit closed, calls go through again",
+                self.service
+            ),
+        }
+    }
+}
+
+impl Serialize for BreakerNotice {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("BreakerNotice", 5)?;
+        s.serialize_field("service", &self.service)?;
+        s.serialize_field("from", self.from.as_str())?;
+        s.serialize_field("to", self.to.as_str())?;
+        s.serialize_field("open_for", &self.open_for.map(fmt_duration))?;
+        s.serialize_field("open_for_ms", &self.open_for.map(|d| d.as_millis() as u64))?;
+        s.end()
     }
 }
 
@@ -141,6 +224,49 @@ mod tests {
             serde_json::to_value(&notice).unwrap(),
             serde_json::json!({"endpoint":"creatomate.render","attempt":1,"max_attempts":4,
                 "delay_ms":2000,"server_requested":true,"cause":"http 429 Too Many Requests"})
+        );
+    }
+
+    #[test]
+    fn breaker_notices_read_and_serialize_for_the_cli() {
+        let opened = BreakerNotice::new(
+            Service::Suno,
+            CircuitState::Closed,
+            CircuitState::Open,
+            Some(Duration::from_secs(10)),
+        );
+        assert_eq!(
+            opened.to_string(),
+            "suno: circuit opened, failing fast; next probe in 10s"
+        );
+        assert_eq!(
+            serde_json::to_value(&opened).unwrap(),
+            serde_json::json!({"service":"suno","from":"closed","to":"open","open_for":"10s",
+                "open_for_ms":10000})
+        );
+        let probing = BreakerNotice::new(
+            Service::Creatomate,
+            CircuitState::Open,
+            CircuitState::HalfOpen,
+            None,
+        );
+        assert_eq!(
+            probing.to_string(),
+            "creatomate: circuit half-open, probing"
+        );
+        assert_eq!(
+            serde_json::to_value(&probing).unwrap()["open_for"],
+            serde_json::Value::Null
+        );
+        let closed = BreakerNotice::new(
+            Service::OpenAi,
+            CircuitState::HalfOpen,
+            CircuitState::Closed,
+            None,
+        );
+        assert_eq!(
+            closed.to_string(),
+            "openai: circuit closed, calls go through again"
         );
     }
 }

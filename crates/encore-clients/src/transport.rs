@@ -13,8 +13,12 @@ use http_body_util::combinators::UnsyncBoxBody;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
-use crate::config::DEFAULT_CONNECT_TIMEOUT;
+use encore_resilience::{CircuitBreaker, CircuitState, RetryBudget};
+
+use crate::config::{ConfigError, DEFAULT_CONNECT_TIMEOUT, Service};
 use crate::error::{BoxError, Class, Error, ErrorKind};
+use crate::guard::{Guard, Guards};
+use crate::service_policy::ServicePolicy;
 
 type InMemory = BoxCloneSyncService<
     http::Request<Bytes>,
@@ -22,15 +26,42 @@ type InMemory = BoxCloneSyncService<
     BoxError,
 >;
 
-/// How requests leave the process. Cheap to clone (an `Arc` inside).
+/// How requests leave the process, and the protections every call to a service shares. Cheap to
+/// clone (an `Arc` inside); clones share everything.
 ///
 /// The attempt timeout of each endpoint is applied around [`Http`] as a whole — pool wait,
 /// connect, sending the request and reading the entire body — so a transport needs no timeouts of
 /// its own; the `reqwest` client only adds a connect timeout, so that an unreachable host fails
 /// as "never sent" (safe to retry even for billed calls) rather than as an attempt timeout.
+///
+/// # Shared protections
+///
+/// An `Http` handle also holds, per service, the retry budget, circuit breaker and rate limiter
+/// of [`ServicePolicy`](crate::ServicePolicy): the clients are built per pipeline, but they all
+/// share the process's `Http`, so every call to Suno in the process draws on one budget, trips
+/// one breaker and queues at one rate limit. They are created from the config of the first
+/// client built for that service on this handle (or on a clone of it); a later client with
+/// other `[services.*]` settings shares them as they are (a warning is logged). A new handle
+/// (e.g. [`Http::service`] in a test) starts with fresh ones.
+///
+/// ```
+/// use encore_clients::{ApiKey, Config, Http, Service, SunoClient};
+/// use encore_resilience::CircuitState;
+///
+/// let http = Http::service(tower::service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
+/// }));
+/// assert_eq!(http.circuit_state(Service::Suno), None, "no Suno client yet");
+/// let config = Config::default();
+/// let a = SunoClient::new(http.clone(), &config, ApiKey::new("k").unwrap());
+/// let b = SunoClient::new(http.clone(), &config, ApiKey::new("k").unwrap());
+/// // `a` and `b` share one breaker (and one budget and one rate limit).
+/// assert_eq!(http.circuit_state(Service::Suno), Some(CircuitState::Closed));
+/// ```
 #[derive(Clone)]
 pub struct Http {
     inner: Arc<Transport>,
+    guards: Arc<Guards>,
 }
 
 enum Transport {
@@ -44,7 +75,9 @@ impl fmt::Debug for Http {
             Transport::Reqwest(_) => "reqwest",
             Transport::Service(_) => "in-memory service",
         };
-        f.debug_struct("Http").field("transport", &kind).finish()
+        f.debug_struct("Http")
+            .field("transport", &kind)
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,9 +188,7 @@ impl Http {
 
     /// Uses this `reqwest` client (its timeouts, proxies and pool).
     pub fn reqwest(client: reqwest::Client) -> Http {
-        Http {
-            inner: Arc::new(Transport::Reqwest(client)),
-        }
+        Http::new(Transport::Reqwest(client))
     }
 
     /// An in-memory transport: any `tower` service from `http::Request<B>` to an
@@ -177,7 +208,7 @@ impl Http {
     /// let http = Http::service(tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
     ///     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from("{}"))))
     /// }));
-    /// assert_eq!(format!("{http:?}"), r#"Http { transport: "in-memory service" }"#);
+    /// assert_eq!(format!("{http:?}"), r#"Http { transport: "in-memory service", .. }"#);
     /// ```
     pub fn service<S, B>(service: S) -> Http
     where
@@ -191,9 +222,42 @@ impl Http {
             .map_request(|req: http::Request<Bytes>| req.map(B::from))
             .map_response(sealed::HttpResponse::into_boxed)
             .map_err(Into::into);
+        Http::new(Transport::Service(BoxCloneSyncService::new(service)))
+    }
+
+    fn new(transport: Transport) -> Http {
         Http {
-            inner: Arc::new(Transport::Service(BoxCloneSyncService::new(service))),
+            inner: Arc::new(transport),
+            guards: Arc::default(),
         }
+    }
+
+    /// The shared protections of `service`, created from `policy` on first use.
+    pub(crate) fn guard(
+        &self,
+        service: Service,
+        policy: &ServicePolicy,
+    ) -> Result<Arc<Guard>, ConfigError> {
+        self.guards.get_or_init(service, policy)
+    }
+
+    /// The state of `service`'s circuit breaker (`None` until a client for it was built on this
+    /// handle). An open circuit whose wait is over turns half-open here.
+    pub fn circuit_state(&self, service: Service) -> Option<CircuitState> {
+        self.guards.circuit_state(service)
+    }
+
+    /// `service`'s circuit breaker (a handle: clones share its state), e.g. to add an
+    /// [`on_state_change`](CircuitBreaker::on_state_change) hook; `None` until a client for it
+    /// was built on this handle.
+    pub fn circuit_breaker(&self, service: Service) -> Option<CircuitBreaker> {
+        self.guards.get(service).map(|g| g.breaker.clone())
+    }
+
+    /// `service`'s retry budget (a handle: clones share its bucket); `None` until a client for
+    /// it was built on this handle.
+    pub fn retry_budget(&self, service: Service) -> Option<RetryBudget> {
+        self.guards.get(service).map(|g| g.budget.clone())
     }
 
     /// Sends one request and reads the whole response. Failures are classified here: "never
@@ -455,7 +519,7 @@ mod tests {
         let a = Http::shared().unwrap();
         let b = Http::shared().unwrap();
         assert!(Arc::ptr_eq(&a.inner, &b.inner));
-        assert_eq!(format!("{a:?}"), r#"Http { transport: "reqwest" }"#);
+        assert_eq!(format!("{a:?}"), r#"Http { transport: "reqwest", .. }"#);
     }
 
     #[tokio::test]

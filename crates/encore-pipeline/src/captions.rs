@@ -93,27 +93,38 @@ pub fn plain_lyrics(lyrics: &str) -> String {
         .join("\n")
 }
 
-/// Rounds seconds to whole milliseconds.
+/// Rounds seconds to whole milliseconds. Values too large to have a millisecond part (above
+/// ~1.8e305 s, where `secs * 1000` overflows) are returned as they are, not as infinity.
 pub fn round_ms(secs: f64) -> f64 {
-    (secs * 1000.0).round() / 1000.0
+    let ms = (secs * 1000.0).round();
+    if ms.is_finite() { ms / 1000.0 } else { secs }
 }
 
 /// Captions for lyrics without timestamps: the sung lines (tags dropped) spread evenly over
-/// `duration` seconds.
+/// `duration` seconds (at least 1; a duration that is not a finite number counts as 1, so the
+/// times are always finite).
 pub fn spread(lyrics: &str, duration: f64) -> Vec<Caption> {
     let text = plain_lyrics(lyrics);
     let lines: Vec<&str> = text.lines().collect();
     if lines.is_empty() {
         return Vec::new();
     }
-    let step = duration.max(1.0) / lines.len() as f64;
+    let duration = if duration.is_finite() {
+        duration.max(1.0)
+    } else {
+        1.0
+    };
+    // `duration × (i / n)` rather than `i × (duration / n)`: never above `duration`, even for
+    // one near `f64::MAX`.
+    let n = lines.len() as f64;
+    let at = |i: usize| round_ms(duration * (i as f64 / n));
     lines
         .iter()
         .enumerate()
         .map(|(i, line)| Caption {
             text: (*line).to_owned(),
-            start: round_ms(i as f64 * step),
-            end: round_ms((i + 1) as f64 * step),
+            start: at(i),
+            end: at(i + 1),
         })
         .collect()
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use encore_clients::{CallRecord, RetryNotice};
+use encore_clients::{BreakerNotice, CallRecord, RetryNotice};
 use serde::Serialize;
 
 /// The three stages of the pipeline.
@@ -78,6 +78,14 @@ pub enum Event {
         stage: Stage,
         /// The new status, as the service names it.
         status: String,
+    },
+    /// A service's circuit breaker changed state (opened: calls fail fast until the next probe;
+    /// half-open: probing; closed: back to normal).
+    BreakerChanged {
+        /// The stage whose service it is.
+        stage: Stage,
+        /// What changed.
+        notice: BreakerNotice,
     },
     /// A logical call (with all its attempts) ended.
     CallFinished {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use encore_clients::creatomate::{RenderRequest, RenderStatus};
 use encore_clients::suno::{GenerateRequest, TaskRecord, TaskStatus};
 use encore_clients::{
-    ApiKey, CallObserver, CallRecord, Config, CreatomateClient, Http, OpenAiClient, RetryNotice,
-    Service, SunoClient,
+    ApiKey, BreakerNotice, CallObserver, CallRecord, Config, CreatomateClient, Http, OpenAiClient,
+    RetryNotice, Service, SunoClient,
 };
 use encore_resilience::{PollError, PollState, poll_until};
 use serde::Serialize;
@@ -17,6 +17,12 @@ use tokio::time::Instant;
 use crate::captions::{Caption, TimedWord, captions, round_ms, spread};
 use crate::lyrics::{self, Lyrics, SunoLimits};
 use crate::{BusinessInput, Event, PipelineConfig, PipelineError, Stage};
+
+/// A status read refused by our own protections (circuit open, rate-limit queue too long): the
+/// job is paid for and still running, so polling goes on until its own deadline.
+fn look_again_later(e: &encore_clients::Error) -> bool {
+    e.is_circuit_open() || e.is_throttled()
+}
 
 /// The three services' API keys.
 #[derive(Clone, Debug)]
@@ -126,6 +132,13 @@ impl CallObserver for Forwarder {
     fn retrying(&self, notice: &RetryNotice) {
         self.0.emit(&Event::Retrying {
             stage: stage_of(notice.endpoint.service()),
+            notice: notice.clone(),
+        });
+    }
+
+    fn breaker_changed(&self, notice: &BreakerNotice) {
+        self.0.emit(&Event::BreakerChanged {
+            stage: stage_of(notice.service),
             notice: notice.clone(),
         });
     }
@@ -363,7 +376,13 @@ impl Pipeline {
         let accept_first = self.settings.accept_first_success;
         let last = Mutex::new(String::new());
         let polled = poll_until(&self.settings.song_poll, |_| async {
-            let record = self.suno.task_status(&task_id).await?;
+            let record = match self.suno.task_status(&task_id).await {
+                Ok(record) => record,
+                Err(e) if look_again_later(&e) => {
+                    return Ok(PollState::pending(format!("waiting ({e})")));
+                }
+                Err(e) => return Err(e),
+            };
             self.status_changed(Stage::Song, &last, record.status.as_str());
             let playable = record.tracks.iter().any(|t| !t.audio_url.is_empty());
             let done = match &record.status {
@@ -529,7 +548,13 @@ impl Pipeline {
         let last = Mutex::new(String::new());
         self.status_changed(Stage::Video, &last, render.status.as_str());
         let polled = poll_until(&self.settings.video_poll, |_| async {
-            let render = self.creatomate.render_status(&render_id).await?;
+            let render = match self.creatomate.render_status(&render_id).await {
+                Ok(render) => render,
+                Err(e) if look_again_later(&e) => {
+                    return Ok(PollState::pending(format!("waiting ({e})")));
+                }
+                Err(e) => return Err(e),
+            };
             self.status_changed(Stage::Video, &last, render.status.as_str());
             Ok::<_, encore_clients::Error>(if render.status.is_terminal() {
                 PollState::Ready(render)

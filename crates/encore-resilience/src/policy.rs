@@ -182,7 +182,8 @@ impl RetryPolicy {
     }
 
     /// The longest the waits alone can add up to (the nominal schedule, jitter at its maximum;
-    /// for decorrelated jitter each wait is bounded by `max_delay`).
+    /// for decorrelated jitter each wait is bounded by `max_delay`), saturating at
+    /// [`Duration::MAX`] for absurd policies.
     pub fn worst_case_waits(&self) -> Duration {
         let b = self.backoff_seeded(0);
         (0..b.len() as u32)
@@ -190,7 +191,7 @@ impl RetryPolicy {
                 Jitter::Decorrelated => self.max_delay,
                 _ => b.nominal(k),
             })
-            .sum()
+            .fold(Duration::ZERO, Duration::saturating_add)
     }
 
     /// Checks the invariants, naming the offending field.

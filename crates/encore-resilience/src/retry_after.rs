@@ -53,8 +53,12 @@ pub fn parse_retry_after_value(value: &str, now: SystemTime) -> Option<Duration>
 }
 
 fn sane(secs: f64) -> Option<Duration> {
-    (secs.is_finite() && secs > 0.0 && secs <= MAX_SANE_RETRY_AFTER.as_secs_f64())
-        .then(|| Duration::from_secs_f64(secs))
+    if !(secs.is_finite() && secs > 0.0 && secs <= MAX_SANE_RETRY_AFTER.as_secs_f64()) {
+        return None;
+    }
+    // A positive value below a nanosecond (`1e-10`) rounds to no wait at all: ignore it like `0`.
+    let wait = Duration::from_secs_f64(secs);
+    (!wait.is_zero()).then_some(wait)
 }
 
 #[cfg(test)]

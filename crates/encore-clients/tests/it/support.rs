@@ -6,7 +6,9 @@ use std::time::Duration;
 use encore_clients::creatomate::CreatomateClient;
 use encore_clients::openai::OpenAiClient;
 use encore_clients::suno::SunoClient;
-use encore_clients::{ApiKey, CallObserver, CallRecord, Config, Endpoint, Http, RetryNotice};
+use encore_clients::{
+    ApiKey, BreakerNotice, CallObserver, CallRecord, Config, Endpoint, Http, RetryNotice,
+};
 use encore_sim::{Scenario, SimConfig, SimState};
 
 /// A key that must never show up in any error or log line.
@@ -62,6 +64,7 @@ pub fn fast(base: &str) -> Config {
 pub struct Recorder {
     pub notices: Mutex<Vec<RetryNotice>>,
     pub records: Mutex<Vec<CallRecord>>,
+    pub breakers: Mutex<Vec<BreakerNotice>>,
 }
 
 impl CallObserver for Recorder {
@@ -70,6 +73,9 @@ impl CallObserver for Recorder {
     }
     fn finished(&self, record: &CallRecord) {
         self.records.lock().unwrap().push(record.clone());
+    }
+    fn breaker_changed(&self, notice: &BreakerNotice) {
+        self.breakers.lock().unwrap().push(notice.clone());
     }
 }
 
