@@ -149,10 +149,15 @@ fn target(settings: &mut Settings, target: &TargetArgs) {
     }
 }
 
-async fn run_with_progress(pipeline: &Pipeline, input: &BusinessInput, prefix: String) -> Report {
-    let progress = Arc::new(Progress::new(prefix));
-    let sink = progress.clone();
-    let pipeline = pipeline.clone().on_event(move |e| sink.event(e));
+/// Runs `pipeline` (one per run: it collects that run's calls) with a progress display.
+async fn run_with_progress(
+    pipeline: Pipeline,
+    input: &BusinessInput,
+    prefix: String,
+    show_breaker: bool,
+) -> Report {
+    let progress = Arc::new(Progress::new(prefix).show_breaker(show_breaker));
+    let pipeline = pipeline.on_event(move |e| progress.event(e));
     pipeline.run(input).await
 }
 
@@ -266,7 +271,6 @@ async fn demo(a: DemoArgs) -> u8 {
         suno: ApiKey::new("suno-encore-demo").expect("non-empty"),
         creatomate: ApiKey::new("creatomate-encore-demo").expect("non-empty"),
     };
-    let pipeline = Pipeline::new(&http, &settings.clients, keys, settings.pipeline.clone());
     if !a.config.json {
         eprintln!(
             "encore demo: simulator on {} (scenario {}, seed {}, time scale {}), {} pipeline{}",
@@ -281,14 +285,21 @@ async fn demo(a: DemoArgs) -> u8 {
 
     let mut runs = tokio::task::JoinSet::new();
     for i in 0..a.pipelines {
-        let pipeline = pipeline.clone();
+        // One pipeline per run, all on the one `Http`: they share its per-service retry budget,
+        // circuit breaker and rate limiter, as concurrent jobs in one process should.
+        let pipeline = Pipeline::new(
+            &http,
+            &settings.clients,
+            keys.clone(),
+            settings.pipeline.clone(),
+        );
         let input = input.clone();
         let prefix = if a.pipelines == 1 {
             String::new()
         } else {
             format!("[{:>2}] ", i + 1)
         };
-        runs.spawn(async move { (i, run_with_progress(&pipeline, &input, prefix).await) });
+        runs.spawn(async move { (i, run_with_progress(pipeline, &input, prefix, i == 0).await) });
     }
     let Some(mut reports) = interruptible(async {
         let mut reports = Vec::new();
@@ -406,7 +417,8 @@ async fn run(a: RunArgs) -> u8 {
         print_error(&e);
         return exit::BAD_INPUT;
     }
-    let Some(report) = interruptible(run_with_progress(&pipeline, &input, String::new())).await
+    let Some(report) =
+        interruptible(run_with_progress(pipeline, &input, String::new(), true)).await
     else {
         return exit::INTERRUPTED;
     };

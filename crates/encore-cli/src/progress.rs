@@ -15,6 +15,7 @@ pub struct Progress {
     live: Option<MultiProgress>,
     bars: Mutex<HashMap<Stage, ProgressBar>>,
     prefix: String,
+    breaker: bool,
 }
 
 impl Progress {
@@ -28,7 +29,15 @@ impl Progress {
             live,
             bars: Mutex::new(HashMap::new()),
             prefix: prefix.into(),
+            breaker: true,
         }
+    }
+
+    /// Whether to show circuit breaker changes (shared by every pipeline of the process, so
+    /// only one display of several should show them).
+    pub fn show_breaker(mut self, show: bool) -> Self {
+        self.breaker = show;
+        self
     }
 
     fn line(&self, text: &str) {
@@ -83,7 +92,9 @@ impl Progress {
                 },
             )),
             Event::Note { stage, message } => self.line(&format!("{p}  · {stage}: {message}")),
-            Event::BreakerChanged { notice, .. } => self.line(&format!("{p}  ⚡ {notice}")),
+            Event::BreakerChanged { notice, .. } if self.breaker => {
+                self.line(&format!("  ⚡ {notice}"));
+            }
             Event::StageFinished {
                 stage,
                 elapsed,

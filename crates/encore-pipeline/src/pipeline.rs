@@ -156,7 +156,10 @@ impl CallObserver for Forwarder {
 }
 
 /// Runs the three stages with the three clients, reporting what happens as [`Event`]s.
-#[derive(Clone)]
+///
+/// A `Pipeline` collects the calls of the run it is doing: make one per concurrent run. Pipelines
+/// built on the same [`Http`] share its per-service retry budget, circuit breaker and rate
+/// limiter.
 pub struct Pipeline {
     openai: OpenAiClient,
     suno: SunoClient,

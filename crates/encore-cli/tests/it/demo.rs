@@ -117,3 +117,58 @@ fn an_unknown_scenario_is_bad_input() {
     assert!(stderr.contains("unknown scenario \"sunny\""), "{stderr}");
     assert!(stderr.contains("calm"), "{stderr}");
 }
+
+#[test]
+fn twenty_pipelines_in_an_outage_are_not_amplified() {
+    let doc = json_output(
+        encore().args([
+            "demo",
+            "--scenario",
+            "outage",
+            "--pipelines",
+            "20",
+            "--json",
+        ]),
+        2,
+    );
+    assert_eq!(doc["failed"], 20, "{doc:#}");
+    let amplification = doc["amplification"].as_f64().unwrap();
+    assert!(
+        amplification <= 1.2,
+        "the seed's plan would give 3.0 here: {amplification}"
+    );
+    let ledger = &doc["ledger"];
+    assert_eq!(
+        (
+            &ledger["openai_responses"],
+            &ledger["suno_tasks"],
+            &ledger["creatomate_renders"]
+        ),
+        (&0.into(), &0.into(), &0.into()),
+        "nothing billed while Creatomate is down: {ledger:#}"
+    );
+    for p in doc["pipelines"].as_array().unwrap() {
+        let error = p["error"].as_str().unwrap();
+        assert!(error.starts_with("creatomate.templates: "), "{error}");
+    }
+}
+
+#[test]
+fn concurrent_pipelines_each_pay_once_and_report_their_own_calls() {
+    let doc = json_output(
+        encore().args(["demo", "--scenario", "calm", "--pipelines", "4", "--json"]),
+        0,
+    );
+    assert_eq!(doc["succeeded"], 4, "{doc:#}");
+    let ledger = &doc["ledger"];
+    assert_eq!(ledger["suno_tasks"], 4, "{ledger:#}");
+    assert_eq!(ledger["creatomate_renders"], 4, "{ledger:#}");
+    for p in doc["pipelines"].as_array().unwrap() {
+        let calls = p["calls"].as_array().unwrap();
+        let generates = calls
+            .iter()
+            .filter(|c| c["endpoint"] == "suno.generate")
+            .count();
+        assert_eq!(generates, 1, "each run reports its own calls: {p:#}");
+    }
+}

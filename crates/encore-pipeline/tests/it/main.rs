@@ -340,3 +340,84 @@ async fn english_input_gets_english_lyrics() {
         "{lyrics}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn twenty_pipelines_in_a_suno_outage_then_recovery() {
+    // Suno answers "system maintenance" (code 455, transient) to every generate for 3000 virtual
+    // seconds (30 s at time scale 0.01), then works again.
+    let scenario = Scenario::from_toml(
+        "[routes.\"suno.generate\"]\noutage = { from_s = 0, to_s = 3000, fault = { kind = \"suno_code\", code = 455 } }\n",
+    )
+    .unwrap();
+    let state = SimState::new(SimConfig {
+        scenario,
+        time_scale: 0.01,
+        ..SimConfig::default()
+    });
+    let http = Http::service::<_, axum::body::Body>(encore_sim::app(state.clone()));
+    let config = Config::default().with_base("http://sim.test");
+    let settings = PipelineConfig {
+        song_poll: encore_resilience::PollPolicy::fixed(
+            Duration::from_millis(200),
+            Duration::from_secs(120),
+        ),
+        video_poll: encore_resilience::PollPolicy::fixed(
+            Duration::from_millis(200),
+            Duration::from_secs(120),
+        ),
+        ..settings()
+    };
+    let run_many = |n: usize| {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let pipeline = Pipeline::new(&http, &config, keys(), settings.clone());
+            set.spawn(async move { pipeline.run(&input()).await });
+        }
+        set
+    };
+
+    let mut set = run_many(20);
+    let mut reports = Vec::new();
+    while let Some(r) = set.join_next().await {
+        reports.push(r.unwrap());
+    }
+    let generate_deadline = config
+        .endpoint(encore_clients::Endpoint::SunoGenerate)
+        .deadline;
+    for report in &reports {
+        let err = report.error.as_ref().expect("Suno is down");
+        assert_eq!(err.stage(), Some(Stage::Song), "{err}");
+        assert!(err.to_string().starts_with("suno.generate: "), "{err}");
+        for call in &report.calls {
+            assert!(
+                call.elapsed <= generate_deadline,
+                "{call:?} outlived its deadline"
+            );
+        }
+    }
+    let generate_requests = state
+        .ledger()
+        .requests_per_route
+        .get("POST /api/v1/generate")
+        .copied()
+        .unwrap_or(0);
+    eprintln!("suno outage: {generate_requests} generate requests for 20 logical calls");
+    assert!(
+        generate_requests as f64 / 20.0 <= 1.2,
+        "{generate_requests} generate requests for 20 logical calls"
+    );
+    assert_eq!(state.ledger().suno_tasks, 0);
+
+    // The outage ends; after the breaker's open time a probe closes it and new runs succeed.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let mut set = run_many(3);
+    while let Some(r) = set.join_next().await {
+        let report = r.unwrap();
+        assert!(report.succeeded(), "{:?}", report.error);
+    }
+    assert_eq!(
+        http.circuit_state(encore_clients::Service::Suno),
+        Some(encore_resilience::CircuitState::Closed)
+    );
+    assert_eq!(state.ledger().suno_tasks, 3);
+}
