@@ -143,10 +143,20 @@ fn keys_from_env(needs: Needs, settings: &mut Settings, sim: bool) -> Result<Key
     }
 }
 
-fn target(settings: &mut Settings, target: &TargetArgs) {
+/// Loads the settings, points them at `--sim` when given, reads the keys `needs` names and
+/// builds the shared HTTP client: everything a command needs before its first call.
+fn prepare(
+    config: &ConfigArgs,
+    target: &TargetArgs,
+    needs: Needs,
+) -> Result<(Settings, Keys, Http), u8> {
+    let mut settings = load_settings(config)?;
     if let Some(url) = &target.sim {
         point_at_sim(&mut settings.clients, url);
     }
+    let keys = keys_from_env(needs, &mut settings, target.sim.is_some())?;
+    let http = shared_http(&settings.clients)?;
+    Ok((settings, keys, http))
 }
 
 /// Runs `pipeline` (one per run: it collects that run's calls) with a progress display.
@@ -395,21 +405,12 @@ fn plural(n: u64) -> &'static str {
 }
 
 async fn run(a: RunArgs) -> u8 {
-    let mut settings = match load_settings(&a.config) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
     let input = match business(&a.business) {
         Ok(i) => i,
         Err(code) => return code,
     };
-    target(&mut settings, &a.target);
-    let keys = match keys_from_env(ALL, &mut settings, a.target.sim.is_some()) {
-        Ok(k) => k,
-        Err(code) => return code,
-    };
-    let http = match shared_http(&settings.clients) {
-        Ok(h) => h,
+    let (settings, keys, http) = match prepare(&a.config, &a.target, ALL) {
+        Ok(p) => p,
         Err(code) => return code,
     };
     let pipeline = Pipeline::new(&http, &settings.clients, keys, settings.pipeline.clone());
@@ -573,27 +574,18 @@ pub fn policy_table(config: &Config) -> String {
 }
 
 async fn lyrics(a: LyricsArgs) -> u8 {
-    let mut settings = match load_settings(&a.config) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
     let input = match business(&a.business) {
         Ok(i) => i,
         Err(code) => return code,
     };
-    target(&mut settings, &a.target);
     let needs = Needs {
         openai: true,
         suno: false,
         creatomate: false,
         template: false,
     };
-    let keys = match keys_from_env(needs, &mut settings, a.target.sim.is_some()) {
-        Ok(k) => k,
-        Err(code) => return code,
-    };
-    let http = match shared_http(&settings.clients) {
-        Ok(h) => h,
+    let (settings, keys, http) = match prepare(&a.config, &a.target, needs) {
+        Ok(p) => p,
         Err(code) => return code,
     };
     let pipeline = stage_pipeline(&http, &settings, keys);
@@ -640,10 +632,6 @@ fn finish_stage<T: serde::Serialize>(
 }
 
 async fn song(a: SongArgs) -> u8 {
-    let mut settings = match load_settings(&a.config) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
     let text = match (&a.lyrics, &a.lyrics_file) {
         (Some(t), _) => t.clone(),
         (None, Some(path)) => match std::fs::read_to_string(path) {
@@ -660,25 +648,20 @@ async fn song(a: SongArgs) -> u8 {
         lyrics: text,
         style: a.style.clone(),
     };
-    let limits = encore_pipeline::lyrics::SunoLimits::for_model(&settings.clients.suno.model);
-    for note in encore_pipeline::lyrics::fit_to_limits(&mut lyrics, limits) {
-        eprintln!("note: {note}");
-    }
-    target(&mut settings, &a.target);
     let needs = Needs {
         openai: false,
         suno: true,
         creatomate: false,
         template: false,
     };
-    let keys = match keys_from_env(needs, &mut settings, a.target.sim.is_some()) {
-        Ok(k) => k,
+    let (settings, keys, http) = match prepare(&a.config, &a.target, needs) {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let http = match shared_http(&settings.clients) {
-        Ok(h) => h,
-        Err(code) => return code,
-    };
+    let limits = encore_pipeline::lyrics::SunoLimits::for_model(&settings.clients.suno.model);
+    for note in encore_pipeline::lyrics::fit_to_limits(&mut lyrics, limits) {
+        eprintln!("note: {note}");
+    }
     let pipeline = stage_pipeline(&http, &settings, keys);
     let Some(result) = interruptible(pipeline.song(&lyrics)).await else {
         return exit::INTERRUPTED;
@@ -695,29 +678,20 @@ async fn song(a: SongArgs) -> u8 {
 }
 
 async fn video(a: VideoArgs) -> u8 {
-    let mut settings = match load_settings(&a.config) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
     if a.audio_url.trim().is_empty() || a.title.trim().is_empty() {
         return bad_input("--audio-url and --title must not be empty");
     }
     if !(a.duration.is_finite() && a.duration > 0.0) {
         return bad_input("--duration must be a positive number of seconds");
     }
-    target(&mut settings, &a.target);
     let needs = Needs {
         openai: false,
         suno: false,
         creatomate: true,
         template: true,
     };
-    let keys = match keys_from_env(needs, &mut settings, a.target.sim.is_some()) {
-        Ok(k) => k,
-        Err(code) => return code,
-    };
-    let http = match shared_http(&settings.clients) {
-        Ok(h) => h,
+    let (settings, keys, http) = match prepare(&a.config, &a.target, needs) {
+        Ok(p) => p,
         Err(code) => return code,
     };
     let captions = a

@@ -3,13 +3,13 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use encore_clients::creatomate::{RenderRequest, RenderStatus};
+use encore_clients::creatomate::{Render, RenderRequest, RenderStatus};
 use encore_clients::suno::{GenerateRequest, TaskRecord, TaskStatus};
 use encore_clients::{
     ApiKey, BreakerNotice, CallObserver, CallRecord, Config, CreatomateClient, Http, OpenAiClient,
     RetryNotice, Service, SunoClient,
 };
-use encore_resilience::{PollError, PollState, poll_until};
+use encore_resilience::{PollError, PollPolicy, PollState, poll_until};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
@@ -22,6 +22,16 @@ use crate::{BusinessInput, Event, PipelineConfig, PipelineError, Stage};
 /// job is paid for and still running, so polling goes on until its own deadline.
 fn look_again_later(e: &encore_clients::Error) -> bool {
     e.is_circuit_open() || e.is_throttled()
+}
+
+/// A submitted job, for polling and its errors.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    stage: Stage,
+    what: &'static str,
+    id: &'a str,
+    /// The status already reported when it was submitted, if any.
+    seen: &'a str,
 }
 
 /// The three services' API keys.
@@ -263,18 +273,18 @@ impl Pipeline {
                 message: format!("template \"{}\" ({}) is ready", template.name, template.id),
             });
         }
-        let lyrics = self.lyrics(input).await?;
+        // Each stage's future is boxed: together they would make `run` a ~20 KiB future.
+        let lyrics = Box::pin(self.lyrics(input)).await?;
         report.lyrics = Some(lyrics.clone());
-        let song = self.song(&lyrics).await?;
+        let song = Box::pin(self.song(&lyrics)).await?;
         report.song = Some(song.clone());
-        let video = self
-            .video(&VideoInput {
-                audio_url: song.audio_url.clone(),
-                title: lyrics.title.clone(),
-                captions: song.captions.clone(),
-                metadata: Some(format!("encore suno-task={}", song.task_id)),
-            })
-            .await?;
+        let video_input = VideoInput {
+            audio_url: song.audio_url.clone(),
+            title: lyrics.title.clone(),
+            captions: song.captions.clone(),
+            metadata: Some(format!("encore suno-task={}", song.task_id)),
+        };
+        let video = Box::pin(self.video(&video_input)).await?;
         report.video = Some(video);
         Ok(())
     }
@@ -377,47 +387,30 @@ impl Pipeline {
             status: format!("task {task_id} submitted"),
         });
         let accept_first = self.settings.accept_first_success;
-        let last = Mutex::new(String::new());
-        let polled = poll_until(&self.settings.song_poll, |_| async {
-            let record = match self.suno.task_status(&task_id).await {
-                Ok(record) => record,
-                Err(e) if look_again_later(&e) => {
-                    return Ok(PollState::pending(format!("waiting ({e})")));
-                }
-                Err(e) => return Err(e),
-            };
-            self.status_changed(Stage::Song, &last, record.status.as_str());
-            let playable = record.tracks.iter().any(|t| !t.audio_url.is_empty());
-            let done = match &record.status {
-                TaskStatus::Success => true,
-                TaskStatus::FirstSuccess => accept_first && playable,
-                status => status.is_terminal(),
-            };
-            Ok::<_, encore_clients::Error>(if done {
-                PollState::Ready(record)
-            } else {
-                PollState::pending(record.status.as_str().to_owned())
-            })
-        })
-        .await;
-        let record = match polled {
-            Ok(record) => record,
-            Err(PollError::Check(e)) => return Err(e.into()),
-            Err(PollError::Deadline {
-                deadline,
-                checks,
-                last_status,
-            }) => {
-                return Err(PipelineError::StillPending {
-                    stage: Stage::Song,
-                    what: "Suno task",
-                    id: task_id,
-                    status: last_status,
-                    deadline,
-                    checks,
-                });
-            }
+        let job = Job {
+            stage: Stage::Song,
+            what: "Suno task",
+            id: &task_id,
+            seen: "",
         };
+        let record = self
+            .wait_for(
+                job,
+                &self.settings.song_poll,
+                || self.suno.task_status(&task_id),
+                |record: &TaskRecord| {
+                    let status = record.status.as_str();
+                    let done = match &record.status {
+                        TaskStatus::Success => true,
+                        TaskStatus::FirstSuccess => {
+                            accept_first && record.tracks.iter().any(|t| !t.audio_url.is_empty())
+                        }
+                        other => other.is_terminal(),
+                    };
+                    (status.to_owned(), done)
+                },
+            )
+            .await?;
         self.finish_song(task_id, record, &lyrics.lyrics).await
     }
 
@@ -480,6 +473,59 @@ impl Pipeline {
             duration: track.duration,
             captions,
             timed_captions: timed,
+        })
+    }
+
+    /// Polls a submitted job until `judge` says it is done (or its deadline passes), emitting a
+    /// [`Event::StatusChanged`] whenever the status changes. Status reads refused by our own
+    /// protections mean "look again later": the job is paid for and still running.
+    async fn wait_for<T, F, Fut>(
+        &self,
+        job: Job<'_>,
+        policy: &PollPolicy,
+        mut fetch: F,
+        judge: impl Fn(&T) -> (String, bool),
+    ) -> Result<T, PipelineError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, encore_clients::Error>>,
+    {
+        let last = Mutex::new(job.seen.to_owned());
+        let (last, judge) = (&last, &judge);
+        let polled = poll_until(policy, |_| {
+            let read = fetch();
+            async move {
+                let value = match read.await {
+                    Ok(value) => value,
+                    Err(e) if look_again_later(&e) => {
+                        return Ok(PollState::pending(format!("waiting ({e})")));
+                    }
+                    Err(e) => return Err(e),
+                };
+                let (status, done) = judge(&value);
+                self.status_changed(job.stage, last, &status);
+                Ok(if done {
+                    PollState::Ready(value)
+                } else {
+                    PollState::pending(status)
+                })
+            }
+        })
+        .await;
+        polled.map_err(|e| match e {
+            PollError::Check(e) => e.into(),
+            PollError::Deadline {
+                deadline,
+                checks,
+                last_status,
+            } => PipelineError::StillPending {
+                stage: job.stage,
+                what: job.what,
+                id: job.id.to_owned(),
+                status: last_status,
+                deadline,
+                checks,
+            },
         })
     }
 
@@ -548,42 +594,29 @@ impl Pipeline {
         };
         let render = self.creatomate.render(&request).await?;
         let render_id = render.id.clone();
-        let last = Mutex::new(String::new());
-        self.status_changed(Stage::Video, &last, render.status.as_str());
-        let polled = poll_until(&self.settings.video_poll, |_| async {
-            let render = match self.creatomate.render_status(&render_id).await {
-                Ok(render) => render,
-                Err(e) if look_again_later(&e) => {
-                    return Ok(PollState::pending(format!("waiting ({e})")));
-                }
-                Err(e) => return Err(e),
-            };
-            self.status_changed(Stage::Video, &last, render.status.as_str());
-            Ok::<_, encore_clients::Error>(if render.status.is_terminal() {
-                PollState::Ready(render)
-            } else {
-                PollState::pending(render.status.as_str().to_owned())
-            })
-        })
-        .await;
-        let render = match polled {
-            Ok(render) => render,
-            Err(PollError::Check(e)) => return Err(e.into()),
-            Err(PollError::Deadline {
-                deadline,
-                checks,
-                last_status,
-            }) => {
-                return Err(PipelineError::StillPending {
-                    stage: Stage::Video,
-                    what: "render",
-                    id: render_id,
-                    status: last_status,
-                    deadline,
-                    checks,
-                });
-            }
+        self.emit(Event::StatusChanged {
+            stage: Stage::Video,
+            status: render.status.as_str().to_owned(),
+        });
+        let job = Job {
+            stage: Stage::Video,
+            what: "render",
+            id: &render_id,
+            seen: render.status.as_str(),
         };
+        let render = self
+            .wait_for(
+                job,
+                &self.settings.video_poll,
+                || self.creatomate.render_status(&render_id),
+                |render: &Render| {
+                    (
+                        render.status.as_str().to_owned(),
+                        render.status.is_terminal(),
+                    )
+                },
+            )
+            .await?;
         match (&render.status, render.url.clone()) {
             (RenderStatus::Succeeded, Some(url)) if !url.is_empty() => Ok(Video {
                 render_id,
