@@ -722,7 +722,41 @@ enum SunoBody {
     Other,
 }
 
+/// Whether the top-level JSON object repeats a key. Such a document has no defined meaning
+/// (RFC 8259: names SHOULD be unique; parsers differ on which one wins), so it is not checked.
+fn has_duplicate_keys(body: &[u8]) -> bool {
+    struct Keys(bool);
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = Keys;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Keys, A::Error> {
+                    let mut seen = BTreeSet::new();
+                    let mut duplicate = false;
+                    while let Some(key) = map.next_key::<String>()? {
+                        duplicate |= !seen.insert(key);
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                    Ok(Keys(duplicate))
+                }
+            }
+            d.deserialize_map(Visit)
+        }
+    }
+    serde_json::from_slice::<Keys>(body).is_ok_and(|k| k.0)
+}
+
 fn suno_body(body: &[u8]) -> SunoBody {
+    if has_duplicate_keys(body) {
+        return SunoBody::Other;
+    }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => map
             .get("code")

@@ -24,6 +24,8 @@ pub struct Attempt {
     pub max_attempts: u32,
     /// How long this attempt may take: the policy's `attempt_timeout`, shrunk to what is left of
     /// the deadline. The loop enforces it; the operation may also pass it on (e.g. as a header).
+    /// It runs from the attempt's scheduled start, so when the timer that started the attempt
+    /// fired late, it is that much shorter.
     pub timeout: Duration,
 }
 
@@ -186,23 +188,28 @@ impl<'a, E> Retry<'a, E> {
     /// [`RetryError::Permanent`] when the first attempt fails permanently, otherwise
     /// [`RetryError::Exhausted`] with the last error, the attempt count, the elapsed time and why
     /// the loop stopped.
-    pub async fn run<T, F, Fut>(self, op: F) -> Result<T, RetryError<E>>
+    pub fn run<T, F, Fut>(self, op: F) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
         E: Classify + From<AttemptTimedOut> + fmt::Display,
     {
+        // A plain `fn` returning the loop's future (no `async` layer of its own, which would hold
+        // `self` and `op` next to the loop's copy of them): nothing runs until it is polled.
         self.drive(
             op,
             E::classify,
             |e: &E| e.kind(),
             |e: &E, _| e.breaker_outcome(),
         )
-        .await
     }
 
     /// Like [`run`](Self::run), with failures classified by `classify` instead of a trait.
-    pub async fn run_with<T, F, Fut, C>(self, op: F, classify: C) -> Result<T, RetryError<E>>
+    pub fn run_with<T, F, Fut, C>(
+        self,
+        op: F,
+        classify: C,
+    ) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -215,16 +222,20 @@ impl<'a, E> Retry<'a, E> {
             |_: &E| type_name_of::<E>(),
             |_: &E, decision| Outcome::from(decision),
         )
-        .await
     }
 
-    async fn drive<T, F, Fut, C, K, O>(
-        mut self,
+    /// The loop. It schedules on absolute instants, so that timers firing a tick late do not add
+    /// up: an attempt is bounded by `timeout_at(min(nominal start + attempt_timeout, deadline))`;
+    /// one that timed out nominally ended at that bound (not when its timer fired), one that
+    /// failed ended when it failed, and the next attempt nominally starts at that end plus the
+    /// wait (`sleep_until`). On paused time timers fire exactly, so nominal and actual agree.
+    fn drive<T, F, Fut, C, K, O>(
+        self,
         mut op: F,
         mut classify: C,
         kind: K,
         outcome: O,
-    ) -> Result<T, RetryError<E>>
+    ) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         F: FnMut(Attempt) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -233,190 +244,232 @@ impl<'a, E> Retry<'a, E> {
         O: Fn(&E, Decision) -> Outcome,
         E: From<AttemptTimedOut> + fmt::Display,
     {
-        let policy = self.policy;
-        let start = Instant::now();
-        let max_attempts = policy.max_attempts();
-        let mut backoff = match self.seed {
-            Some(seed) => policy.backoff_seeded(seed),
-            None => policy.backoff(),
-        };
-        let operation = self.operation.take();
-        let op_name = operation.as_deref().unwrap_or("call");
-        let budget = self.budget.take();
-        let breaker = self.breaker.take();
-        let mut permit: Option<BreakerPermit> = match &breaker {
-            None => None,
-            Some((breaker, into_error)) => match breaker.try_acquire() {
-                Ok(permit) => Some(permit),
-                Err(open) => {
-                    let reason = StopReason::CircuitOpen {
-                        upstream: open.upstream.clone(),
-                        retry_in: open.retry_in,
-                    };
-                    tracing::debug!(
-                        operation = op_name,
-                        reason = %reason,
-                        "{op_name}: not called: {reason}"
-                    );
-                    return Err(RetryError::Exhausted(RetryExhaustedError {
-                        last_error: into_error(open),
-                        attempts: 0,
-                        elapsed: start.elapsed(),
-                        operation,
-                        reason,
-                    }));
-                }
-            },
-        };
-        if let Some(budget) = &budget {
-            budget.deposit();
-        }
-        let mut number = 0;
-        loop {
-            number += 1;
-            let timeout = policy
-                .attempt_timeout
-                .min(policy.deadline.saturating_sub(start.elapsed()));
-            tracing::trace!(
-                operation = op_name,
-                attempt = number,
-                max_attempts,
-                timeout_ms = timeout.as_millis() as u64,
-                "attempt starts"
-            );
-            let attempt = Attempt {
-                number,
-                max_attempts,
-                timeout,
-            };
-            let error = match tokio::time::timeout(timeout, op(attempt)).await {
-                Ok(Ok(value)) => {
-                    if let Some(permit) = permit.take() {
-                        permit.record(Outcome::Success);
-                    }
-                    return Ok(value);
-                }
-                Ok(Err(error)) => error,
-                Err(_elapsed) => E::from(AttemptTimedOut { limit: timeout }),
-            };
-            let decision = classify(&error);
-            if let Some(permit) = permit.take() {
-                permit.record(outcome(&error, decision));
-            }
-            let mut elapsed = start.elapsed();
-            tracing::trace!(operation = op_name, attempt = number, ?decision, error = %error, "attempt failed");
-            let reason = match decision {
-                Decision::Stop if number == 1 => {
-                    tracing::debug!(operation = op_name, error_kind = %kind(&error), error = %error, "permanent error, not retried");
-                    return Err(RetryError::Permanent(error));
-                }
-                Decision::Stop => StopReason::Permanent,
-                _ if number >= max_attempts => {
-                    if policy.enabled {
-                        StopReason::AttemptsExhausted
-                    } else {
-                        StopReason::RetriesDisabled
-                    }
-                }
-                _ => {
-                    let computed = backoff.next().unwrap_or(policy.max_delay);
-                    let (wait, server_requested) = match decision {
-                        Decision::RetryAfter(requested) => (requested, true),
-                        _ => (computed, false),
-                    };
-                    let left = policy.deadline.saturating_sub(elapsed);
-                    if server_requested && wait > policy.max_retry_after {
-                        StopReason::RetryAfterTooLong {
-                            requested: wait,
-                            limit: policy.max_retry_after,
-                        }
-                    } else if left.is_zero() || wait >= left {
-                        StopReason::Deadline {
-                            deadline: policy.deadline,
-                            next_wait: (!left.is_zero()).then_some(wait),
-                            left,
-                        }
-                    } else if let Some(open) = breaker
-                        .as_ref()
-                        .and_then(|(breaker, _)| breaker.refuses_after(wait))
-                    {
-                        // Still open when the wait would end: give up now instead of waiting.
-                        StopReason::CircuitOpen {
-                            upstream: open.upstream,
+        // Destructured here, outside the `async` block, so that the future holds each field once
+        // (as it captured it) rather than `self` plus a moved-out copy. Only the jitter seed lives
+        // in the future (not a `Backoff`): the nth wait is recomputed from it, drawn at the first
+        // retry when none was given.
+        let Retry {
+            policy,
+            operation,
+            mut on_retry,
+            mut seed,
+            budget,
+            breaker,
+        } = self;
+        async move {
+            // What the attempts await next to is kept small (it is the bulk of the future): values
+            // that are cheap to recompute (the deadline instant, the bound, the name) are, rather
+            // than being held across the await.
+            let start = Instant::now();
+            let mut permit: Option<BreakerPermit> = match &breaker {
+                None => None,
+                Some((breaker, into_error)) => match breaker.try_acquire() {
+                    Ok(permit) => Some(permit),
+                    Err(open) => {
+                        let reason = StopReason::CircuitOpen {
+                            upstream: open.upstream.clone(),
                             retry_in: open.retry_in,
-                        }
-                    } else if let Some(budget) = budget.as_ref().filter(|b| !b.try_withdraw()) {
-                        StopReason::BudgetExhausted {
-                            upstream: budget.upstream_arc(),
-                            per_mille: budget.per_mille(),
-                        }
-                    } else {
-                        let error_kind = kind(&error);
-                        tracing::warn!(
+                        };
+                        let op_name = name_of(operation.as_deref());
+                        tracing::debug!(
                             operation = op_name,
-                            attempt = number,
-                            max_attempts,
-                            delay_ms = wait.as_millis() as u64,
-                            server_requested,
-                            error_kind = %error_kind,
-                            error = %error,
-                            "{op_name}: attempt {number}/{max_attempts} failed, retrying in {:.1}s: {error_kind}: {error}",
-                            wait.as_secs_f64(),
+                            reason = %reason,
+                            "{op_name}: not called: {reason}"
                         );
-                        if let Some(hook) = self.on_retry.as_mut() {
-                            hook(&RetryEvent {
-                                operation: operation.as_deref(),
-                                attempt: number,
-                                max_attempts,
-                                delay: wait,
-                                server_requested,
-                                error: &error,
-                                elapsed,
-                            });
+                        return Err(RetryError::Exhausted(RetryExhaustedError {
+                            last_error: into_error(open),
+                            attempts: 0,
+                            elapsed: start.elapsed(),
+                            operation,
+                            reason,
+                        }));
+                    }
+                },
+            };
+            if let Some(budget) = &budget {
+                budget.deposit();
+            }
+            let mut number = 0;
+            // When the current attempt nominally starts.
+            let mut attempt_start = start;
+            loop {
+                number += 1;
+                let attempt = {
+                    let bound = attempt_bound(policy, start, attempt_start);
+                    let timeout = bound.saturating_duration_since(Instant::now());
+                    tracing::trace!(
+                        operation = name_of(operation.as_deref()),
+                        attempt = number,
+                        max_attempts = policy.max_attempts(),
+                        timeout_ms = timeout.as_millis() as u64,
+                        "attempt starts"
+                    );
+                    let attempt = Attempt {
+                        number,
+                        max_attempts: policy.max_attempts(),
+                        timeout,
+                    };
+                    tokio::time::timeout_at(bound, op(attempt))
+                };
+                let (error, ended) = match attempt.await {
+                    Ok(Ok(value)) => {
+                        if let Some(permit) = permit.take() {
+                            permit.record(Outcome::Success);
                         }
-                        tokio::time::sleep(wait).await;
-                        match breaker.as_ref().map(|(breaker, _)| breaker.try_acquire()) {
-                            None => continue,
-                            Some(Ok(next)) => {
-                                permit = Some(next);
-                                continue;
+                        return Ok(value);
+                    }
+                    Ok(Err(error)) => (error, Instant::now()),
+                    Err(_elapsed) => {
+                        // Nominally over at its bound, however late the timer fired.
+                        let bound = attempt_bound(policy, start, attempt_start);
+                        let limit = bound.saturating_duration_since(attempt_start);
+                        (E::from(AttemptTimedOut { limit }), bound)
+                    }
+                };
+                let max_attempts = policy.max_attempts();
+                let op_name = name_of(operation.as_deref());
+                let decision = classify(&error);
+                if let Some(permit) = permit.take() {
+                    permit.record(outcome(&error, decision));
+                }
+                let mut elapsed = start.elapsed();
+                tracing::trace!(operation = op_name, attempt = number, ?decision, error = %error, "attempt failed");
+                let reason = match decision {
+                    Decision::Stop if number == 1 => {
+                        tracing::debug!(operation = op_name, error_kind = %kind(&error), error = %error, "permanent error, not retried");
+                        return Err(RetryError::Permanent(error));
+                    }
+                    Decision::Stop => StopReason::Permanent,
+                    _ if number >= max_attempts => {
+                        if policy.enabled {
+                            StopReason::AttemptsExhausted
+                        } else {
+                            StopReason::RetriesDisabled
+                        }
+                    }
+                    _ => {
+                        let seed = *seed.get_or_insert_with(rand::random);
+                        let computed = policy
+                            .backoff_seeded(seed)
+                            .nth((number - 1) as usize)
+                            .unwrap_or(policy.max_delay);
+                        let (wait, server_requested) = match decision {
+                            Decision::RetryAfter(requested) => (requested, true),
+                            _ => (computed, false),
+                        };
+                        let left =
+                            add_capped(start, policy.deadline).saturating_duration_since(ended);
+                        if server_requested && wait > policy.max_retry_after {
+                            StopReason::RetryAfterTooLong {
+                                requested: wait,
+                                limit: policy.max_retry_after,
                             }
-                            Some(Err(open)) => {
-                                // The retry is not made after all: its token goes back.
-                                if let Some(budget) = &budget {
-                                    budget.refund();
+                        } else if left.is_zero() || wait >= left {
+                            StopReason::Deadline {
+                                deadline: policy.deadline,
+                                next_wait: (!left.is_zero()).then_some(wait),
+                                left,
+                            }
+                        } else if let Some(open) = breaker
+                            .as_ref()
+                            .and_then(|(breaker, _)| breaker.refuses_after(wait))
+                        {
+                            // Still open when the wait would end: give up now instead of waiting.
+                            StopReason::CircuitOpen {
+                                upstream: open.upstream,
+                                retry_in: open.retry_in,
+                            }
+                        } else if let Some(budget) = budget.as_ref().filter(|b| !b.try_withdraw()) {
+                            StopReason::BudgetExhausted {
+                                upstream: budget.upstream_arc(),
+                                per_mille: budget.per_mille(),
+                            }
+                        } else {
+                            let error_kind = kind(&error);
+                            tracing::warn!(
+                                operation = op_name,
+                                attempt = number,
+                                max_attempts,
+                                delay_ms = wait.as_millis() as u64,
+                                server_requested,
+                                error_kind = %error_kind,
+                                error = %error,
+                                "{op_name}: attempt {number}/{max_attempts} failed, retrying in {:.1}s: {error_kind}: {error}",
+                                wait.as_secs_f64(),
+                            );
+                            if let Some(hook) = on_retry.as_mut() {
+                                hook(&RetryEvent {
+                                    operation: operation.as_deref(),
+                                    attempt: number,
+                                    max_attempts,
+                                    delay: wait,
+                                    server_requested,
+                                    error: &error,
+                                    elapsed,
+                                });
+                            }
+                            // `wait < left`: the next start is before the deadline.
+                            attempt_start = ended + wait;
+                            tokio::time::sleep_until(attempt_start).await;
+                            match breaker.as_ref().map(|(breaker, _)| breaker.try_acquire()) {
+                                None => continue,
+                                Some(Ok(next)) => {
+                                    permit = Some(next);
+                                    continue;
                                 }
-                                elapsed = start.elapsed();
-                                StopReason::CircuitOpen {
-                                    upstream: open.upstream,
-                                    retry_in: open.retry_in,
+                                Some(Err(open)) => {
+                                    // The retry is not made after all: its token goes back.
+                                    if let Some(budget) = &budget {
+                                        budget.refund();
+                                    }
+                                    elapsed = start.elapsed();
+                                    StopReason::CircuitOpen {
+                                        upstream: open.upstream,
+                                        retry_in: open.retry_in,
+                                    }
                                 }
                             }
                         }
                     }
-                }
-            };
-            let exhausted = RetryExhaustedError {
-                last_error: error,
-                attempts: number,
-                elapsed,
-                operation: operation.clone(),
-                reason,
-            };
-            tracing::error!(
-                operation = op_name,
-                attempts = number,
-                elapsed_ms = elapsed.as_millis() as u64,
-                reason = %exhausted.reason,
-                error_kind = %kind(&exhausted.last_error),
-                error = %exhausted.last_error,
-                "{op_name}: gave up after {number} attempts in {}: {}",
-                fmt_duration(elapsed),
-                exhausted.reason,
-            );
-            return Err(RetryError::Exhausted(exhausted));
+                };
+                let exhausted = RetryExhaustedError {
+                    last_error: error,
+                    attempts: number,
+                    elapsed,
+                    operation: operation.clone(),
+                    reason,
+                };
+                tracing::error!(
+                    operation = op_name,
+                    attempts = number,
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    reason = %exhausted.reason,
+                    error_kind = %kind(&exhausted.last_error),
+                    error = %exhausted.last_error,
+                    "{op_name}: gave up after {number} attempts in {}: {}",
+                    fmt_duration(elapsed),
+                    exhausted.reason,
+                );
+                return Err(RetryError::Exhausted(exhausted));
+            }
         }
     }
+}
+
+/// When the attempt that nominally starts at `attempt_start` must be over: `attempt_timeout`
+/// after it, or the deadline if that comes first.
+fn attempt_bound(policy: &RetryPolicy, start: Instant, attempt_start: Instant) -> Instant {
+    add_capped(attempt_start, policy.attempt_timeout).min(add_capped(start, policy.deadline))
+}
+
+fn name_of(operation: Option<&str>) -> &str {
+    operation.unwrap_or("call")
+}
+
+/// `at + d`, or about 30 years after `at` when that overflows (as tokio does for far timeouts).
+fn add_capped(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .unwrap_or_else(|| at + Duration::from_secs(86_400 * 365 * 30))
 }
 
 fn type_name_of<E>() -> Cow<'static, str> {
@@ -441,13 +494,16 @@ fn type_name_of<E>() -> Cow<'static, str> {
 /// # Errors
 ///
 /// See [`Retry::run`].
-pub async fn retry<T, E, F, Fut>(policy: &RetryPolicy, op: F) -> Result<T, RetryError<E>>
+pub fn retry<T, E, F, Fut>(
+    policy: &RetryPolicy,
+    op: F,
+) -> impl Future<Output = Result<T, RetryError<E>>>
 where
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: Classify + From<AttemptTimedOut> + fmt::Display,
 {
-    Retry::new(policy).run(op).await
+    Retry::new(policy).run(op)
 }
 
 /// Adds [`with_retry`](RetryableFn::with_retry) to every `FnMut() -> impl Future<Output = Result>`:
@@ -538,14 +594,14 @@ impl<'a, F, E> WithRetry<'a, F, E> {
     /// # Errors
     ///
     /// See [`Retry::run`].
-    pub async fn call<T, Fut>(self) -> Result<T, RetryError<E>>
+    pub fn call<T, Fut>(self) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         E: Classify + From<AttemptTimedOut> + fmt::Display,
     {
         let mut op = self.op;
-        self.retry.run(move |_| op()).await
+        self.retry.run(move |_| op())
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod breaker;
 mod budget;
+mod drift;
 mod overload;
 mod retry;
+mod size;
 mod support;
