@@ -318,7 +318,13 @@ impl<'a, E> Retry<'a, E> {
                         }
                         return Ok(value);
                     }
-                    Ok(Err(error)) => (error, Instant::now()),
+                    // An attempt cannot end, for the schedule, after its bound: an operation
+                    // that enforces the bound itself (a client's own timeout) fails a tick
+                    // late, and that lateness must not add up either.
+                    Ok(Err(error)) => (
+                        error,
+                        Instant::now().min(attempt_bound(policy, start, attempt_start)),
+                    ),
                     Err(_elapsed) => {
                         // Nominally over at its bound, however late the timer fired.
                         let bound = attempt_bound(policy, start, attempt_start);
