@@ -1,34 +1,41 @@
 use crate::encore;
 
-#[test]
-fn a_bad_config_value_is_refused_with_its_key() {
+/// `encore config check` on a file holding `toml`: the exit code and stderr.
+fn check_file(toml: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
-    std::fs::write(&path, "[endpoints.suno_generate]\nbase_delay = \"60s\"\n").unwrap();
+    let path = dir.path().join("encore.toml");
+    std::fs::write(&path, toml).unwrap();
     let out = encore()
         .args(["config", "check", "--config"])
         .arg(&path)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_bad_config_value_is_refused_with_its_key() {
+    let (code, stderr) = check_file("[endpoints.suno_generate]\nbase_delay = \"60s\"\n");
+    assert_eq!(code, Some(3), "{stderr}");
     assert!(stderr.contains("suno_generate"), "{stderr}");
     assert!(stderr.contains("base_delay"), "{stderr}");
 }
 
 #[test]
 fn an_unknown_key_is_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("typo.toml");
-    std::fs::write(&path, "[endpoints.suno_generate]\nmax_retry = 5\n").unwrap();
-    let out = encore()
-        .args(["config", "check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let (code, stderr) = check_file("[endpoints.suno_generate]\nmax_retry = 5\n");
+    assert_eq!(code, Some(3), "{stderr}");
     assert!(stderr.contains("max_retry"), "{stderr}");
+}
+
+#[test]
+fn a_bad_pipeline_value_is_refused_with_its_key() {
+    let (code, stderr) = check_file("[pipeline.song_poll]\ninterval = \"5m\"\n");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("pipeline.song_poll.interval"), "{stderr}");
 }
 
 #[test]

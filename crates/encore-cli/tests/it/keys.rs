@@ -10,20 +10,7 @@ fn sim_and_config() -> (
     encore_sim::RunningSim,
     tempfile::TempDir,
 ) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let config = SimConfig {
-        scenario: Scenario::named("calm").unwrap(),
-        time_scale: 0.01,
-        ..SimConfig::default()
-    };
-    let addr: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let sim = rt
-        .block_on(encore_sim::serve(SimState::new(config), addr))
-        .unwrap();
+    let (rt, sim) = sim_with("calm");
     let dir = tempfile::tempdir().unwrap();
     let base = sim.base_url();
     std::fs::write(
