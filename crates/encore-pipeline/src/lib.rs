@@ -17,6 +17,7 @@ mod config;
 mod error;
 mod event;
 mod input;
+pub mod job;
 pub mod lyrics;
 mod pipeline;
 
@@ -24,5 +25,6 @@ pub use config::{PipelineConfig, PipelineConfigError};
 pub use error::{FailureClass, PipelineError};
 pub use event::{Event, Stage};
 pub use input::{BusinessInput, InputError, Language};
+pub use job::{JobStatus, Journal, JournalError, MemoryJournal, StepName, StepRecord, StepState};
 pub use lyrics::Lyrics;
 pub use pipeline::{Keys, Pipeline, Report, Song, Video, VideoInput};
