@@ -1,50 +1,14 @@
-//! Command-line arguments.
+//! Argument groups that several commands share, and the value checks clap runs on arguments
+//! (so a bad value is a usage error, exit 3, before anything else happens).
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
+use clap::builder::PossibleValuesParser;
+use encore_pipeline::{BusinessInput, Language};
+use encore_sim::Scenario;
 
-/// encore: describe a business, get a music video (OpenAI lyrics → Suno song → Creatomate video),
-/// with every call bounded, retried where safe, and reported.
-#[derive(Debug, Parser)]
-#[command(name = "encore", version, about, long_about = None)]
-pub struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// The subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the whole pipeline against the embedded simulator (no keys, no network).
-    Demo(DemoArgs),
-    /// Run the whole pipeline against the real services (keys from the environment).
-    Run(RunArgs),
-    /// Serve the simulator of the three APIs on loopback until interrupted.
-    Sim(SimArgs),
-    /// Show or check the effective configuration.
-    Config {
-        /// show | check
-        #[command(subcommand)]
-        action: ConfigAction,
-    },
-    /// Run the lyrics stage alone.
-    Lyrics(LyricsArgs),
-    /// Run the song stage alone (Suno), from lyrics.
-    Song(SongArgs),
-    /// Run the video stage alone (Creatomate), from an audio URL.
-    Video(VideoArgs),
-}
-
-/// `encore config …`
-#[derive(Debug, Subcommand)]
-pub enum ConfigAction {
-    /// Print the effective per-endpoint policy table.
-    Show(ConfigArgs),
-    /// Validate the configuration (file and ENCORE_* variables) and exit.
-    Check(ConfigArgs),
-}
+use crate::error::CliError;
 
 /// Options shared by the commands that read configuration.
 #[derive(Debug, Args, Clone, Default)]
@@ -55,6 +19,15 @@ pub struct ConfigArgs {
     /// Print one JSON document on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Where the services are.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
+    /// Send all three services' calls to a simulator at this base URL (e.g. one started with
+    /// `encore sim`), instead of the base URLs in the configuration.
+    #[arg(long, value_name = "URL", value_parser = non_blank)]
+    pub sim: Option<String>,
 }
 
 /// The business the video is for.
@@ -74,130 +47,90 @@ pub struct BusinessArgs {
     pub mood: Option<String>,
     /// Language of the lyrics: ko or en.
     #[arg(long, default_value = "ko")]
-    pub lang: String,
+    pub lang: Language,
 }
 
-/// Where the services are.
-#[derive(Debug, Args, Clone, Default)]
-pub struct TargetArgs {
-    /// Send all three services' calls to a simulator at this base URL (e.g. one started with
-    /// `encore sim`), instead of the base URLs in the configuration.
-    #[arg(long, value_name = "URL")]
-    pub sim: Option<String>,
+impl BusinessArgs {
+    /// The business as the pipeline takes it, checked (lengths, control characters).
+    pub fn input(&self) -> Result<BusinessInput, CliError> {
+        let input = BusinessInput {
+            name: self.name.clone(),
+            description: self.business.clone(),
+            region: self.region.clone(),
+            mood: self.mood.clone(),
+            language: self.lang,
+        };
+        input.validate().map_err(CliError::bad_input)?;
+        Ok(input)
+    }
 }
 
-/// `encore demo`
-#[derive(Debug, Args, Clone)]
-pub struct DemoArgs {
-    /// Fault scenario: calm, flaky, outage or hostile.
-    #[arg(long, default_value = "flaky")]
-    pub scenario: String,
-    /// Seed for the simulator's ids, texts and fault draws.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Simulated job durations relative to the real services (0.01: a 2.5 min song takes 1.5 s).
-    #[arg(long, default_value_t = 0.01)]
-    pub time_scale: f64,
-    /// Run this many pipelines at once against the one simulator.
-    #[arg(long, default_value_t = 1)]
-    pub pipelines: u32,
-    /// Business name (default: a Seoul bakery).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Business description.
-    #[arg(long, value_name = "TEXT")]
-    pub business: Option<String>,
-    /// Language of the lyrics: ko or en.
-    #[arg(long, default_value = "ko")]
-    pub lang: String,
-    #[command(flatten)]
-    pub config: ConfigArgs,
+/// The simulator's named fault scenarios, as clap's possible values.
+pub fn scenario_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(Scenario::NAMES)
 }
 
-/// `encore run`
-#[derive(Debug, Args, Clone)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub business: BusinessArgs,
-    #[command(flatten)]
-    pub target: TargetArgs,
-    #[command(flatten)]
-    pub config: ConfigArgs,
+/// The simulator scenario named `name` (one of [`Scenario::NAMES`], which clap checked).
+pub fn named_scenario(name: &str) -> Scenario {
+    Scenario::named(name).expect("clap accepts only the names in Scenario::NAMES")
 }
 
-/// `encore sim`
-#[derive(Debug, Args, Clone)]
-pub struct SimArgs {
-    /// Port on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value_t = 8080)]
-    pub port: u16,
-    /// Fault scenario: calm, flaky, outage or hostile.
-    #[arg(long, default_value = "calm")]
-    pub scenario: String,
-    /// A scenario file (TOML) instead of a named scenario.
-    #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
-    pub scenario_file: Option<PathBuf>,
-    /// Seed for ids, texts and fault draws.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Simulated job durations relative to the real services.
-    #[arg(long, default_value_t = 1.0)]
-    pub time_scale: f64,
+/// The longest `--time-scale`: ten times slower than the real services.
+const MAX_TIME_SCALE: f64 = 10.0;
+
+/// `--time-scale`: a factor above 0 and at most 10.
+pub fn time_scale(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if value.is_finite() && value > 0.0 && value <= MAX_TIME_SCALE {
+        Ok(value)
+    } else {
+        Err(format!("must be above 0 and at most {MAX_TIME_SCALE}"))
+    }
 }
 
-/// `encore lyrics`
-#[derive(Debug, Args, Clone)]
-pub struct LyricsArgs {
-    #[command(flatten)]
-    pub business: BusinessArgs,
-    #[command(flatten)]
-    pub target: TargetArgs,
-    #[command(flatten)]
-    pub config: ConfigArgs,
+/// A number of seconds above 0.
+pub fn positive_seconds(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err("must be a positive number of seconds".to_owned())
+    }
 }
 
-/// `encore song`
-#[derive(Debug, Args, Clone)]
-pub struct SongArgs {
-    /// The song's title.
-    #[arg(long)]
-    pub title: String,
-    /// Style tags.
-    #[arg(long)]
-    pub style: String,
-    /// The lyrics (use --lyrics-file for a file).
-    #[arg(
-        long,
-        conflicts_with = "lyrics_file",
-        required_unless_present = "lyrics_file"
-    )]
-    pub lyrics: Option<String>,
-    /// A file holding the lyrics.
-    #[arg(long, value_name = "FILE")]
-    pub lyrics_file: Option<PathBuf>,
-    #[command(flatten)]
-    pub target: TargetArgs,
-    #[command(flatten)]
-    pub config: ConfigArgs,
+/// Text that is not empty or only whitespace.
+pub fn non_blank(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        Err("must not be empty".to_owned())
+    } else {
+        Ok(text.to_owned())
+    }
 }
 
-/// `encore video`
-#[derive(Debug, Args, Clone)]
-pub struct VideoArgs {
-    /// The song's audio URL.
-    #[arg(long)]
-    pub audio_url: String,
-    /// The title shown in the video.
-    #[arg(long)]
-    pub title: String,
-    /// Caption text (one line per caption, spread over --duration seconds).
-    #[arg(long)]
-    pub captions: Option<String>,
-    /// The song's length in seconds (for spreading the captions).
-    #[arg(long, default_value_t = 120.0)]
-    pub duration: f64,
-    #[command(flatten)]
-    pub target: TargetArgs,
-    #[command(flatten)]
-    pub config: ConfigArgs,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_scales_outside_the_range_are_refused() {
+        assert_eq!(time_scale("0.01"), Ok(0.01));
+        assert_eq!(time_scale("10"), Ok(10.0));
+        for bad in ["0", "-1", "10.5", "NaN", "inf", "fast"] {
+            assert!(time_scale(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_must_be_positive_and_text_not_blank() {
+        assert_eq!(positive_seconds("12.5"), Ok(12.5));
+        for bad in ["0", "-3", "NaN", "soon"] {
+            assert!(positive_seconds(bad).is_err(), "{bad}");
+        }
+        assert_eq!(non_blank("x"), Ok("x".to_owned()));
+        assert!(non_blank(" \t").is_err());
+    }
 }

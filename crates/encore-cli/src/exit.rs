@@ -1,32 +1,89 @@
-//! The documented exit codes.
+//! The documented exit codes (README, "Exit codes").
 
-use std::process::ExitCode;
+use encore_pipeline::{FailureClass, Report};
 
-use encore_pipeline::FailureClass;
+/// How a command ended, as its exit code tells a script.
+///
+/// The order is the order of severity used when several pipelines end differently: the
+/// highest wins (an unknown outcome beats a transient give-up, which beats a permanent failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// 0: the video was made, or the command did what it was asked.
+    Success,
+    /// 1: the request, account or job itself is wrong; running again will not help.
+    Permanent,
+    /// 2: transient faults outlasted the retries or a deadline; running again later may work.
+    GaveUp,
+    /// 3: bad input (command line included), bad configuration or a missing API key, refused
+    /// before any call was made.
+    BadInput,
+    /// 4: a billed call may have run but its answer was lost: check the service before running
+    /// again, or it may be paid for twice.
+    OutcomeUnknown,
+    /// 130: interrupted (Ctrl-C).
+    Interrupted,
+}
 
-/// The video was made (or the command did what it was asked).
-pub const SUCCESS: u8 = 0;
-/// A permanent failure: the request, account or job itself is wrong; running again will not help.
-pub const PERMANENT: u8 = 1;
-/// Transient faults outlasted the retries or a deadline; running again later may work.
-pub const GAVE_UP: u8 = 2;
-/// Bad input, bad configuration or a missing API key, refused before any call was made.
-pub const BAD_INPUT: u8 = 3;
-/// A billed call may have run but its answer was lost: check the service before running again.
-pub const OUTCOME_UNKNOWN: u8 = 4;
-/// Interrupted (Ctrl-C).
-pub const INTERRUPTED: u8 = 130;
+impl Exit {
+    /// The process exit code.
+    pub const fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Permanent => 1,
+            Exit::GaveUp => 2,
+            Exit::BadInput => 3,
+            Exit::OutcomeUnknown => 4,
+            Exit::Interrupted => 130,
+        }
+    }
 
-/// The exit code for a failure class.
-pub fn for_class(class: FailureClass) -> u8 {
-    match class {
-        FailureClass::Permanent => PERMANENT,
-        FailureClass::GaveUp => GAVE_UP,
-        FailureClass::BadInput => BAD_INPUT,
-        FailureClass::OutcomeUnknown => OUTCOME_UNKNOWN,
+    /// The exit a pipeline failure of `class` earns.
+    pub const fn for_class(class: FailureClass) -> Exit {
+        match class {
+            FailureClass::Permanent => Exit::Permanent,
+            FailureClass::GaveUp => Exit::GaveUp,
+            FailureClass::BadInput => Exit::BadInput,
+            FailureClass::OutcomeUnknown => Exit::OutcomeUnknown,
+        }
+    }
+
+    /// The exit a pipeline run earns: success only with a video.
+    pub fn for_report(report: &Report) -> Exit {
+        match &report.error {
+            Some(error) => Exit::for_class(error.class()),
+            None if report.video.is_some() => Exit::Success,
+            None => Exit::Permanent,
+        }
     }
 }
 
-pub(crate) fn code(value: u8) -> ExitCode {
-    ExitCode::from(value)
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> Self {
+        std::process::ExitCode::from(exit.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_documented_ones_and_ordered_by_severity() {
+        let all = [
+            Exit::Success,
+            Exit::Permanent,
+            Exit::GaveUp,
+            Exit::BadInput,
+            Exit::OutcomeUnknown,
+            Exit::Interrupted,
+        ];
+        let codes: Vec<u8> = all.iter().map(|e| e.code()).collect();
+        assert_eq!(codes, [0, 1, 2, 3, 4, 130]);
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(
+            Exit::for_class(FailureClass::OutcomeUnknown),
+            Exit::OutcomeUnknown
+        );
+        assert_eq!(Exit::for_class(FailureClass::GaveUp), Exit::GaveUp);
+    }
 }

@@ -1,39 +1,68 @@
 //! The `encore` command line: a thin shell over `encore-pipeline`, `encore-clients` and
 //! `encore-sim`.
 //!
-//! Exit codes: 0 success, 1 permanent failure, 2 gave up after retries or a deadline, 3 bad input
-//! or configuration (refused before any call), 4 outcome unknown (a billed job may exist),
-//! 130 interrupted.
+//! Each command lives in [`commands`] and returns a [`CliError`](error::CliError) that carries
+//! its exit code ([`Exit`](exit::Exit)): 0 success, 1 permanent failure, 2 gave up after
+//! retries or a deadline, 3 bad input, configuration or command line (refused before any call),
+//! 4 outcome unknown (a billed job may exist), 130 interrupted. A broken pipe on stdout exits 0.
 
 mod args;
+mod cli;
 mod commands;
+mod error;
 pub mod exit;
+mod json;
+mod keys;
 mod output;
 mod progress;
+mod report;
 mod settings;
+mod setup;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 
-pub use args::Cli;
+use crate::cli::Cli;
+use crate::error::CliError;
+use crate::exit::Exit;
 
 /// Parses the command line, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(&e).into(),
+    };
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
-            return exit::code(exit::PERMANENT);
+        .map_err(|e| {
+            CliError::permanent(anyhow::Error::new(e).context("could not start the async runtime"))
+        })
+        .and_then(|runtime| runtime.block_on(commands::dispatch(cli.command)));
+    match result {
+        Ok(()) => Exit::Success.into(),
+        Err(error) => {
+            if !error.is_broken_pipe() {
+                let _ = error.write_to(&mut std::io::stderr().lock());
+            }
+            error.exit().into()
         }
-    };
-    let code = runtime.block_on(commands::dispatch(cli));
-    exit::code(code)
+    }
+}
+
+/// `--help` and `--version` print to stdout and exit 0; any other command-line error is bad
+/// input (exit 3, not clap's 2, which means "gave up on transient faults" here).
+fn usage(error: &clap::Error) -> Exit {
+    let _ = error.print();
+    if error.use_stderr() {
+        Exit::BadInput
+    } else {
+        let _ = std::io::stdout().flush();
+        Exit::Success
+    }
 }
 
 /// `RUST_LOG` controls the log lines on stderr; without it only the progress display is shown
@@ -48,21 +77,4 @@ fn init_tracing() {
         .with_writer(std::io::stderr)
         .with_target(true)
         .try_init();
-}
-
-/// Prints an error and its causes to stderr, skipping a cause whose text the error already
-/// includes.
-pub(crate) fn print_error(err: &(dyn std::error::Error + 'static)) {
-    let mut text = format!("error: {err}");
-    let mut shown = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !shown.contains(&line) {
-            text.push_str(&format!("\n  caused by: {line}"));
-            shown.push_str(&line);
-        }
-        source = cause.source();
-    }
-    eprintln!("{text}");
 }

@@ -1,95 +1,26 @@
-//! The `--json` document: one JSON object on stdout, nothing else there.
+//! Writing results to stdout: text, or with `--json` one JSON document and nothing else.
+//!
+//! Write errors come back as a [`CliError`] instead of a panic, so a reader that went away
+//! (`encore config show | head -1`) ends the command quietly with exit 0.
 
-use encore_clients::CallRecord;
-use encore_pipeline::{Lyrics, Report};
+use std::io::Write;
+
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::exit;
+use crate::error::CliError;
 
-/// One call in the `calls` array.
-#[derive(Debug, Serialize)]
-pub struct CallJson {
-    service: String,
-    endpoint: String,
-    attempts: u32,
-    outcome: &'static str,
-    elapsed_ms: u64,
-    error: Option<String>,
+/// Writes `text` to stdout as it is.
+pub fn text(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(CliError::output)
 }
 
-impl From<&CallRecord> for CallJson {
-    fn from(c: &CallRecord) -> Self {
-        Self {
-            service: c.service.to_string(),
-            endpoint: c.endpoint.name().to_owned(),
-            attempts: c.attempts,
-            outcome: if c.error.is_none() { "ok" } else { "failed" },
-            elapsed_ms: c.elapsed.as_millis() as u64,
-            error: c.error.clone(),
-        }
-    }
-}
-
-/// The document for one pipeline run.
-#[derive(Debug, Serialize)]
-pub struct RunJson {
-    pub status: &'static str,
-    pub video_url: Option<String>,
-    pub audio_url: Option<String>,
-    pub lyrics: Option<Lyrics>,
-    pub error: Option<String>,
-    pub error_class: Option<encore_pipeline::FailureClass>,
-    pub exit_code: u8,
-    pub elapsed_ms: u64,
-    pub suno_task_id: Option<String>,
-    pub render_id: Option<String>,
-    pub calls: Vec<CallJson>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ledger: Option<Value>,
-}
-
-impl RunJson {
-    /// The document for `report`.
-    pub fn new(report: &Report) -> Self {
-        let code = report_code(report);
-        Self {
-            status: if report.succeeded() {
-                "succeeded"
-            } else {
-                "failed"
-            },
-            video_url: report.video.as_ref().map(|v| v.url.clone()),
-            audio_url: report.song.as_ref().map(|s| s.audio_url.clone()),
-            lyrics: report.lyrics.clone(),
-            error: report.error.as_ref().map(ToString::to_string),
-            error_class: report
-                .error
-                .as_ref()
-                .map(encore_pipeline::PipelineError::class),
-            exit_code: code,
-            elapsed_ms: report.elapsed.as_millis() as u64,
-            suno_task_id: report.song.as_ref().map(|s| s.task_id.clone()),
-            render_id: report.video.as_ref().map(|v| v.render_id.clone()),
-            calls: report.calls.iter().map(CallJson::from).collect(),
-            ledger: None,
-        }
-    }
-}
-
-/// The exit code a report earns.
-pub fn report_code(report: &Report) -> u8 {
-    match &report.error {
-        None if report.video.is_some() => exit::SUCCESS,
-        None => exit::PERMANENT,
-        Some(e) => exit::for_class(e.class()),
-    }
-}
-
-/// Prints `value` as pretty JSON on stdout.
-pub fn print_json(value: &impl Serialize) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("error: could not write JSON: {e}"),
-    }
+/// Writes `document` to stdout as pretty JSON and a newline.
+pub fn json(document: &impl Serialize) -> Result<(), CliError> {
+    let mut text = serde_json::to_string_pretty(document)
+        .map_err(|e| CliError::permanent(anyhow::Error::new(e).context("cannot write JSON")))?;
+    text.push('\n');
+    self::text(&text)
 }

@@ -1,14 +1,21 @@
-//! Human output: one line per stage (a live spinner on a terminal, plain lines otherwise),
-//! retries as they happen, and a summary table of calls.
+//! The progress display on stderr: one line per stage (a live spinner on a terminal, plain
+//! lines otherwise), and each retry once, as the clients' call observer reports it.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use encore_clients::CallRecord;
-use encore_pipeline::{Event, Stage};
+use encore_pipeline::{Event, Pipeline, Stage};
+use encore_resilience::fmt_duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// `pipeline` with its events shown on stderr; `prefix` labels the lines of one pipeline among
+/// several, and only one display of several should show the (shared) breaker changes.
+pub fn attach(pipeline: Pipeline, prefix: String, show_breaker: bool) -> Pipeline {
+    let progress = Progress::new(prefix).show_breaker(show_breaker);
+    pipeline.on_event(move |event| progress.event(event))
+}
 
 /// Renders pipeline events on stderr.
 pub struct Progress {
@@ -79,10 +86,10 @@ impl Progress {
                 None => self.line(&format!("{p}{stage:<6} status: {status}")),
             },
             Event::Retrying { notice, .. } => self.line(&format!(
-                "{p}  ↻ {}: {}, retrying in {:.1}s (attempt {}/{}){}",
+                "{p}  ↻ {}: {}, retrying in {} (attempt {}/{}){}",
                 notice.endpoint.name(),
                 notice.cause,
-                notice.delay.as_secs_f64(),
+                fmt_duration(notice.delay),
                 notice.attempt,
                 notice.max_attempts,
                 if notice.server_requested {
@@ -100,7 +107,7 @@ impl Progress {
                 elapsed,
                 summary,
             } => {
-                let text = format!("{p}{stage:<6} ✔ {:.1}s  {summary}", elapsed.as_secs_f64());
+                let text = format!("{p}{stage:<6} ✔ {}  {summary}", fmt_duration(*elapsed));
                 match self.bar(*stage) {
                     Some(bar) => {
                         bar.set_style(
@@ -126,22 +133,4 @@ impl Progress {
             _ => {}
         }
     }
-}
-
-/// The table of calls, for stdout.
-pub fn calls_table(calls: &[CallRecord]) -> String {
-    let mut out = format!(
-        "{:<22} {:>8}  {:<7} {:>8}\n",
-        "call", "attempts", "outcome", "time"
-    );
-    for c in calls {
-        out.push_str(&format!(
-            "{:<22} {:>8}  {:<7} {:>7.1}s\n",
-            c.endpoint.name(),
-            c.attempts,
-            if c.error.is_none() { "ok" } else { "failed" },
-            c.elapsed.as_secs_f64()
-        ));
-    }
-    out
 }

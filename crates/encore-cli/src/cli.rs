@@ -1,0 +1,50 @@
+//! The command line: `encore <command> [options]`.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{config, demo, lyrics, run, sim, song, video};
+
+/// encore: describe a business, get a music video (OpenAI lyrics → Suno song → Creatomate video),
+/// with every call bounded, retried where safe, and reported.
+#[derive(Debug, Parser)]
+#[command(name = "encore", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole pipeline against the embedded simulator (no keys, no network).
+    Demo(demo::DemoArgs),
+    /// Run the whole pipeline against the real services (keys from the environment).
+    Run(run::RunArgs),
+    /// Serve the simulator of the three APIs on loopback until interrupted.
+    Sim(sim::SimArgs),
+    /// Show or check the effective configuration.
+    Config {
+        /// show | check
+        #[command(subcommand)]
+        action: config::ConfigAction,
+    },
+    /// Run the lyrics stage alone.
+    Lyrics(lyrics::LyricsArgs),
+    /// Run the song stage alone (Suno), from lyrics.
+    Song(song::SongArgs),
+    /// Run the video stage alone (Creatomate), from an audio URL.
+    Video(video::VideoArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,246 @@
+//! `encore demo`: the whole pipeline against the embedded simulator (no keys, no network).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use encore_pipeline::{BusinessInput, Language, Report};
+use encore_resilience::PollPolicy;
+use encore_sim::{Ledger, SimConfig, SimState};
+
+use crate::args::{ConfigArgs, named_scenario, non_blank, scenario_names, time_scale};
+use crate::commands::interruptible;
+use crate::error::CliError;
+use crate::exit::Exit;
+use crate::json::{DemoJson, DemoPipelinesJson, DemoSim, LedgerJson, RunJson};
+use crate::setup::{http, load_settings, point_at_sim};
+use crate::{keys, output, progress, report};
+
+/// The most pipelines one demo runs at once.
+const MAX_PIPELINES: u32 = 200;
+
+/// `encore demo`
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Fault scenario.
+    #[arg(long, default_value = "flaky", value_parser = scenario_names())]
+    pub scenario: String,
+    /// Seed for the simulator's ids, texts and fault draws.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Simulated job durations relative to the real services, above 0 and at most 10 (0.01: a
+    /// 2.5 min song takes 1.5 s).
+    #[arg(long, default_value_t = 0.01, value_parser = time_scale)]
+    pub time_scale: f64,
+    /// Run this many pipelines at once against the one simulator (1 to 200).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PIPELINES)))]
+    pub pipelines: u32,
+    /// The Suno credit balance the simulator starts each key with (a song costs 12).
+    #[arg(long, value_name = "N", default_value_t = encore_sim::DEFAULT_SUNO_CREDITS)]
+    pub suno_credits: u64,
+    /// Business name (default: a Seoul bakery).
+    #[arg(long, value_parser = non_blank)]
+    pub name: Option<String>,
+    /// Business description.
+    #[arg(long, value_name = "TEXT", value_parser = non_blank)]
+    pub business: Option<String>,
+    /// Language of the lyrics: ko or en.
+    #[arg(long, default_value = "ko")]
+    pub lang: Language,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+impl DemoArgs {
+    /// The business to make a video for: the Seoul bakery unless `--name`/`--business` say
+    /// otherwise.
+    fn input(&self) -> Result<BusinessInput, CliError> {
+        let mut input = BusinessInput::new(
+            self.name.as_deref().unwrap_or("하늘 베이커리"),
+            self.business
+                .as_deref()
+                .unwrap_or("서울 망원동의 동네 빵집. 매일 아침 갓 구운 소금빵과 우유식빵"),
+        );
+        input.region = Some("서울 마포구".to_owned());
+        input.mood = Some("따뜻한 어쿠스틱 팝".to_owned());
+        input.language = self.lang;
+        input.validate().map_err(CliError::bad_input)?;
+        Ok(input)
+    }
+}
+
+/// Poll timings for the simulator: its jobs run `time_scale` times as long as the real ones.
+fn demo_poll(real: &PollPolicy, time_scale: f64) -> PollPolicy {
+    let scaled = real.scaled(time_scale);
+    PollPolicy {
+        interval: scaled.interval.max(Duration::from_millis(50)),
+        max_interval: scaled.max_interval.max(Duration::from_millis(250)),
+        multiplier: real.multiplier,
+        deadline: scaled.deadline.max(Duration::from_secs(120)),
+    }
+}
+
+/// Starts the simulator on a free loopback port, runs the pipelines against it and prints
+/// their results with what the simulator received and billed.
+pub async fn run(args: DemoArgs) -> Result<(), CliError> {
+    let mut settings = load_settings(&args.config)?;
+    let input = args.input()?;
+    let sim_config = SimConfig {
+        seed: args.seed,
+        time_scale: args.time_scale,
+        scenario: named_scenario(&args.scenario),
+        suno_credits: args.suno_credits,
+        ..SimConfig::default()
+    };
+    let addr: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let sim = encore_sim::serve(SimState::new(sim_config), addr)
+        .await
+        .context("could not start the simulator on 127.0.0.1")
+        .map_err(CliError::permanent)?;
+    point_at_sim(&mut settings.clients, &sim.base_url());
+    encore_sim::DEMO_TEMPLATE_ID.clone_into(&mut settings.pipeline.template_id);
+    settings.pipeline.song_poll = demo_poll(&settings.pipeline.song_poll, args.time_scale);
+    settings.pipeline.video_poll = demo_poll(&settings.pipeline.video_poll, args.time_scale);
+    let http = http(&settings.clients)?;
+    let keys = keys::demo();
+    if !args.config.json {
+        let _ = writeln!(
+            std::io::stderr(),
+            "encore demo: simulator on {} (scenario {}, seed {}, time scale {}), {} pipeline{}",
+            sim.base_url(),
+            args.scenario,
+            args.seed,
+            args.time_scale,
+            args.pipelines,
+            plural(u64::from(args.pipelines))
+        );
+    }
+
+    let mut runs = tokio::task::JoinSet::new();
+    for i in 0..args.pipelines {
+        // One pipeline per run, all on the one `Http`: they share its per-service retry budget,
+        // circuit breaker and rate limiter, as concurrent jobs in one process should.
+        let pipeline = encore_pipeline::Pipeline::new(
+            &http,
+            &settings.clients,
+            keys.clone(),
+            settings.pipeline.clone(),
+        );
+        let prefix = if args.pipelines == 1 {
+            String::new()
+        } else {
+            format!("[{:>2}] ", i + 1)
+        };
+        let pipeline = progress::attach(pipeline, prefix, i == 0);
+        let input = input.clone();
+        runs.spawn(async move { (i, pipeline.run(&input).await) });
+    }
+    let mut finished = interruptible(async {
+        let mut finished = Vec::new();
+        while let Some(done) = runs.join_next().await {
+            match done {
+                Ok(run) => finished.push(run),
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "error: a pipeline task failed: {e}");
+                }
+            }
+        }
+        finished
+    })
+    .await?;
+    finished.sort_by_key(|(i, _)| *i);
+    let (numbers, reports): (Vec<u32>, Vec<Report>) = finished.into_iter().unzip();
+    let ledger = sim.state().ledger();
+    sim.shutdown().await;
+    let logical_calls: usize = reports.iter().map(|r| r.calls.len()).sum();
+    let received: u64 = ledger.requests_per_route.values().sum();
+    let amplification = if logical_calls == 0 {
+        0.0
+    } else {
+        received as f64 / logical_calls as f64
+    };
+    // A pipeline task that panicked left no report: that run failed.
+    let lost = args.pipelines as usize - reports.len();
+    let exit = reports
+        .iter()
+        .map(Exit::for_report)
+        .chain((lost > 0).then_some(Exit::Permanent))
+        .max()
+        .unwrap_or(Exit::Success);
+    let sim_json = DemoSim {
+        ledger: LedgerJson::from(&ledger),
+        amplification,
+        scenario: &args.scenario,
+        seed: args.seed,
+    };
+    if args.config.json {
+        if let ([report], 0) = (reports.as_slice(), lost) {
+            output::json(&DemoJson {
+                run: RunJson::new(report),
+                sim: sim_json,
+            })?;
+        } else {
+            output::json(&DemoPipelinesJson::new(
+                &reports,
+                args.pipelines as usize,
+                exit,
+                sim_json,
+            ))?;
+        }
+    } else {
+        let mut text = String::from("\n");
+        if let ([report], 0) = (reports.as_slice(), lost) {
+            text.push_str(&report::text(report));
+        } else {
+            let ok = reports.iter().filter(|r| r.succeeded()).count();
+            text.push_str(&format!("{ok} of {} pipelines succeeded\n", args.pipelines));
+            for (i, r) in numbers.iter().zip(&reports) {
+                if let Some(e) = &r.error {
+                    text.push_str(&format!("[{:>2}] failed: {e}\n", i + 1));
+                }
+            }
+        }
+        text.push_str(&ledger_line(&ledger, logical_calls, amplification));
+        output::text(&text)?;
+    }
+    outcome(reports, args.pipelines, exit)
+}
+
+/// The demo's result: the single run's error, or for several runs a summary with the worst
+/// run's exit code.
+fn outcome(mut reports: Vec<Report>, pipelines: u32, exit: Exit) -> Result<(), CliError> {
+    if pipelines == 1 && reports.len() == 1 {
+        return report::into_result(reports.remove(0));
+    }
+    if exit == Exit::Success {
+        return Ok(());
+    }
+    let succeeded = reports.iter().filter(|r| r.succeeded()).count();
+    Err(CliError::new(
+        exit,
+        anyhow::anyhow!(
+            "{} of {pipelines} pipelines failed",
+            pipelines as usize - succeeded
+        ),
+    ))
+}
+
+fn ledger_line(ledger: &Ledger, logical_calls: usize, amplification: f64) -> String {
+    let received: u64 = ledger.requests_per_route.values().sum();
+    format!(
+        "simulator ledger: {} OpenAI response{}, {} Suno task{}, {} Creatomate render{}; {received} requests for {logical_calls} logical call{} (amplification {amplification:.2})\n",
+        ledger.openai_responses,
+        plural(ledger.openai_responses),
+        ledger.suno_tasks,
+        plural(ledger.suno_tasks),
+        ledger.creatomate_renders,
+        plural(ledger.creatomate_renders),
+        plural(logical_calls as u64),
+    )
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
