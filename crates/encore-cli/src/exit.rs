@@ -25,6 +25,16 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// Every exit, in order of severity.
+    pub const ALL: [Exit; 6] = [
+        Exit::Success,
+        Exit::Permanent,
+        Exit::GaveUp,
+        Exit::BadInput,
+        Exit::OutcomeUnknown,
+        Exit::Interrupted,
+    ];
+
     /// The process exit code.
     pub const fn code(self) -> u8 {
         match self {
@@ -69,17 +79,9 @@ mod tests {
 
     #[test]
     fn codes_are_the_documented_ones_and_ordered_by_severity() {
-        let all = [
-            Exit::Success,
-            Exit::Permanent,
-            Exit::GaveUp,
-            Exit::BadInput,
-            Exit::OutcomeUnknown,
-            Exit::Interrupted,
-        ];
-        let codes: Vec<u8> = all.iter().map(|e| e.code()).collect();
+        let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
         assert_eq!(codes, [0, 1, 2, 3, 4, 130]);
-        assert!(all.windows(2).all(|w| w[0] < w[1]));
+        assert!(Exit::ALL.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(
             Exit::for_class(FailureClass::OutcomeUnknown),
             Exit::OutcomeUnknown

@@ -50,26 +50,84 @@ fn a_bad_environment_override_is_refused_with_its_key() {
     assert!(stderr.contains("multiplier"), "{stderr}");
 }
 
+/// The cells of the row of `stdout` that starts with `key` (followed by a space).
+fn row<'a>(stdout: &'a str, key: &str) -> Vec<&'a str> {
+    let line = stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(key))
+        .unwrap_or_else(|| panic!("no {key} row:\n{stdout}"));
+    line.split_whitespace().skip(1).collect()
+}
+
 #[test]
 fn config_show_prints_the_seed_plans_table() {
     let out = encore().args(["config", "show"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    for row in [
-        ("openai.responses", "60s", "2s → 4s → 8s"),
+    for (endpoint, timeout, waits) in [
+        ("openai.responses", "1m", "2s → 4s → 8s"),
         ("suno.generate", "30s", "1s → 2s → 4s"),
         ("suno.status", "30s", "1s → 2s"),
-        ("suno.timestamps", "120s", "2s → 4s"),
+        ("suno.timestamps", "2m", "2s → 4s"),
         ("creatomate.templates", "30s", "1s → 2s"),
-        ("creatomate.render", "60s", "1s → 2s → 4s"),
+        ("creatomate.render", "1m", "1s → 2s → 4s"),
         ("creatomate.status", "30s", "1s → 2s"),
     ] {
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with(row.0))
-            .unwrap_or_else(|| panic!("no {} row:\n{stdout}", row.0));
-        assert!(line.contains(row.1) && line.contains(row.2), "{line}");
+        let cells = row(&stdout, endpoint).join(" ");
+        assert!(
+            cells.starts_with(&format!("on {timeout} ")) && cells.contains(waits),
+            "{endpoint}: {cells}"
+        );
     }
+}
+
+#[test]
+fn config_show_prints_each_services_budget_breaker_and_rate_limit() {
+    let out = encore().args(["config", "show"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let endpoints = stdout.find("creatomate.status").unwrap();
+    let services = stdout.find("services").expect("a services table");
+    assert!(services > endpoints, "after the endpoint table:\n{stdout}");
+    assert_eq!(row(&stdout, "services"), ["openai", "suno", "creatomate"]);
+    // The shipped defaults (README, "Overload protection").
+    for (key, cells) in [
+        ("budget.enabled", ["on", "on", "on"]),
+        ("budget.ratio", ["0.2", "0.2", "0.2"]),
+        ("budget.window", ["10s", "10s", "10s"]),
+        ("breaker.consecutive_failures", ["5", "5", "5"]),
+        ("breaker.open_for", ["10s", "10s", "10s"]),
+        ("breaker.max_open_for", ["2m", "2m", "2m"]),
+        ("rate_limit.enabled", ["off", "on", "on"]),
+        ("rate_limit.requests", ["500", "20", "30"]),
+        ("rate_limit.per", ["1m", "10s", "10s"]),
+    ] {
+        assert_eq!(row(&stdout, key), cells, "{key}");
+    }
+}
+
+#[test]
+fn config_show_prints_the_services_settings_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("encore.toml");
+    std::fs::write(
+        &path,
+        "[services.suno.rate_limit]\nrequests = 7\nper = \"1m\"\n\
+         [services.creatomate.breaker]\nenabled = false\n\
+         [services.openai.budget]\nratio = 0.5\n",
+    )
+    .unwrap();
+    let out = encore()
+        .args(["config", "show", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(row(&stdout, "rate_limit.requests"), ["500", "7", "30"]);
+    assert_eq!(row(&stdout, "rate_limit.per"), ["1m", "1m", "10s"]);
+    assert_eq!(row(&stdout, "breaker.enabled"), ["on", "on", "off"]);
+    assert_eq!(row(&stdout, "budget.ratio"), ["0.5", "0.2", "0.2"]);
 }
 
 #[test]
@@ -82,10 +140,7 @@ fn the_rollback_switch_turns_every_retry_off() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("retries: OFF (rollback)"), "{stdout}");
-    let generate = stdout
-        .lines()
-        .find(|l| l.starts_with("suno.generate"))
-        .unwrap();
-    assert!(generate.contains(" off "), "{generate}");
-    assert!(generate.contains(" 1 "), "one try: {generate}");
+    let generate = row(&stdout, "suno.generate");
+    assert_eq!(generate[0], "off", "{generate:?}");
+    assert_eq!(generate[2], "1", "one try: {generate:?}");
 }

@@ -2,14 +2,19 @@
 
 mod config;
 mod demo;
+mod errors;
 mod keys;
+mod readme;
+mod sim;
+mod usage;
 
 use assert_cmd::Command;
 use serde_json::Value;
 
-/// The `encore` binary with a clean environment: no keys, no ENCORE_* overrides, logs off.
-pub fn encore() -> Command {
-    let mut cmd = Command::cargo_bin("encore").expect("the encore binary is built");
+/// The `encore` binary with a clean environment (no keys, no ENCORE_* overrides, logs off), as
+/// a `std` command for tests that talk to it while it runs.
+pub fn encore_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_encore"));
     for (key, _) in std::env::vars() {
         if key.starts_with("ENCORE_")
             || key.ends_with("_API_KEY")
@@ -20,6 +25,12 @@ pub fn encore() -> Command {
         }
     }
     cmd.current_dir(std::env::temp_dir());
+    cmd
+}
+
+/// The `encore` binary with a clean environment, run to completion (at most 2 minutes).
+pub fn encore() -> Command {
+    let mut cmd = Command::from_std(encore_process());
     cmd.timeout(std::time::Duration::from_secs(120));
     cmd
 }
