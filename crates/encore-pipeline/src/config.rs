@@ -123,36 +123,78 @@ impl PipelineConfigError {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
     use super::*;
+
+    /// The rows of the "# Defaults" table in this file's documentation comments (`///` lines
+    /// only, so the strings in this test cannot match themselves), as key → default cell.
+    fn documented_defaults() -> BTreeMap<String, String> {
+        include_str!("config.rs")
+            .lines()
+            .filter_map(|line| line.trim_start().strip_prefix("///"))
+            .filter_map(|doc| doc.trim().strip_prefix("| `"))
+            .map(|row| {
+                let cells: Vec<&str> = row.split(" | ").collect();
+                let key = cells[0].trim_end_matches('`');
+                (key.to_owned(), cells[1].to_owned())
+            })
+            .collect()
+    }
+
+    /// The default cell the table should hold for a key, written from its value as
+    /// `encore.toml` spells it: `false`, `8`, `"Audio"` (text), `10m` (a duration), or a poll
+    /// policy as `` `10s` → ×1.5 → `30s`, `10m` deadline ``.
+    fn expected_cell(value: &serde_json::Value) -> Vec<String> {
+        use serde_json::Value;
+        match value {
+            Value::Object(poll) => {
+                let text = |key: &str| poll[key].as_str().unwrap().to_owned();
+                vec![format!(
+                    "`{}` → ×{} → `{}`, `{}` deadline",
+                    text("interval"),
+                    poll["multiplier"],
+                    text("max_interval"),
+                    text("deadline")
+                )]
+            }
+            // Durations and text both serialize as strings: a duration is written bare, text
+            // in quotes.
+            Value::String(text) => vec![format!("`{text}`"), format!("`{value}`")],
+            other => vec![format!("`{other}`")],
+        }
+    }
 
     #[test]
     fn defaults_match_the_table_and_validate() {
         let c = PipelineConfig::default();
         c.validate().unwrap();
-        assert!(!c.accept_first_success);
-        assert!(c.check_template);
-        assert_eq!(c.song_poll.interval, Duration::from_secs(10));
-        assert_eq!(c.song_poll.deadline, Duration::from_secs(600));
-        assert_eq!(c.video_poll.interval, Duration::from_secs(5));
-        assert_eq!(c.video_poll.deadline, Duration::from_secs(900));
+        let serde_json::Value::Object(values) = serde_json::to_value(&c).unwrap() else {
+            panic!("a table");
+        };
+        let documented = documented_defaults();
         assert_eq!(
-            (
-                c.audio_element.as_str(),
-                c.title_element.as_str(),
-                c.captions_element.as_str()
-            ),
-            ("Audio", "Title", "Captions")
+            documented.keys().collect::<BTreeSet<_>>(),
+            values.keys().collect::<BTreeSet<_>>(),
+            "every setting has a row, and every row a setting"
         );
-        let doc = include_str!("config.rs");
-        for row in [
-            "| `accept_first_success` | `false` |",
-            "| `song_poll` | `10s` → ×1.5 → `30s`, `10m` deadline |",
-            "| `video_poll` | `5s` → ×1.5 → `15s`, `15m` deadline |",
-            "| `caption_words_per_line` | `8` |",
-            "| `check_template` | `true` |",
-        ] {
-            assert!(doc.contains(row), "{row}");
+        for (key, value) in &values {
+            let cell = &documented[key];
+            let expected = expected_cell(value);
+            assert!(
+                expected.contains(cell),
+                "`{key}`: the table says {cell}, the default is {}",
+                expected.join(" or ")
+            );
         }
+    }
+
+    #[test]
+    fn the_table_reader_reads_doc_lines_only() {
+        // This row is in the file, but not in a doc comment: the reader must skip it.
+        let row = "| `not_a_setting` | `1` | written in a test |";
+        assert!(include_str!("config.rs").contains(row));
+        assert!(!documented_defaults().contains_key("not_a_setting"));
     }
 
     #[test]
