@@ -15,6 +15,7 @@ use crate::commands::interruptible;
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::json::{DemoJson, DemoPipelinesJson, DemoSim, LedgerJson, RunJson};
+use crate::settings::Settings;
 use crate::setup::{http, load_settings, point_at_sim};
 use crate::{keys, output, progress, report};
 
@@ -103,8 +104,6 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     encore_sim::DEMO_TEMPLATE_ID.clone_into(&mut settings.pipeline.template_id);
     settings.pipeline.song_poll = demo_poll(&settings.pipeline.song_poll, args.time_scale);
     settings.pipeline.video_poll = demo_poll(&settings.pipeline.video_poll, args.time_scale);
-    let http = http(&settings.clients)?;
-    let keys = keys::demo();
     if !args.config.json {
         let _ = writeln!(
             std::io::stderr(),
@@ -117,27 +116,79 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
             plural(u64::from(args.pipelines))
         );
     }
+    let runs = run_pipelines(args.pipelines, &settings, &input).await?;
+    let ledger = sim.state().ledger();
+    sim.shutdown().await;
+    print(&args, &runs, &ledger)?;
+    outcome(runs)
+}
 
-    let mut runs = tokio::task::JoinSet::new();
-    for i in 0..args.pipelines {
-        // One pipeline per run, all on the one `Http`: they share its per-service retry budget,
-        // circuit breaker and rate limiter, as concurrent jobs in one process should.
-        let pipeline = encore_pipeline::Pipeline::new(
-            &http,
-            &settings.clients,
-            keys.clone(),
-            settings.pipeline.clone(),
-        );
-        let prefix = if args.pipelines == 1 {
-            String::new()
-        } else {
-            format!("[{:>2}] ", i + 1)
-        };
-        let pipeline = progress::attach(pipeline, prefix, i == 0);
-        let input = input.clone();
-        runs.spawn(async move { (i, pipeline.run(&input).await) });
+/// The pipelines' reports in order, with their numbers (from 1); a run whose task panicked
+/// has none.
+struct Runs {
+    numbers: Vec<u32>,
+    reports: Vec<Report>,
+    /// How many were started.
+    started: u32,
+}
+
+impl Runs {
+    /// The worst run's exit (a lost run counts as a permanent failure).
+    fn exit(&self) -> Exit {
+        let lost = self.reports.len() < self.started as usize;
+        self.reports
+            .iter()
+            .map(Exit::for_report)
+            .chain(lost.then_some(Exit::Permanent))
+            .max()
+            .unwrap_or(Exit::Success)
     }
+
+    /// The report of a demo of one pipeline.
+    fn single(&self) -> Option<&Report> {
+        match self.reports.as_slice() {
+            [report] if self.started == 1 => Some(report),
+            _ => None,
+        }
+    }
+
+    fn succeeded(&self) -> usize {
+        self.reports.iter().filter(|r| r.succeeded()).count()
+    }
+
+    fn logical_calls(&self) -> usize {
+        self.reports.iter().map(|r| r.calls.len()).sum()
+    }
+}
+
+/// Runs `count` pipelines at once (Ctrl-C stops them).
+async fn run_pipelines(
+    count: u32,
+    settings: &Settings,
+    input: &BusinessInput,
+) -> Result<Runs, CliError> {
+    // One pipeline per run, all on one `Http`: they share its per-service retry budget,
+    // circuit breaker and rate limiter, as concurrent jobs in one process should.
+    let http = http(&settings.clients)?;
+    let keys = keys::demo();
     let mut finished = interruptible(async {
+        let mut runs = tokio::task::JoinSet::new();
+        for number in 1..=count {
+            let pipeline = encore_pipeline::Pipeline::new(
+                &http,
+                &settings.clients,
+                keys.clone(),
+                settings.pipeline.clone(),
+            );
+            let prefix = if count == 1 {
+                String::new()
+            } else {
+                format!("[{number:>2}] ")
+            };
+            let pipeline = progress::attach(pipeline, prefix, number == 1);
+            let input = input.clone();
+            runs.spawn(async move { (number, pipeline.run(&input).await) });
+        }
         let mut finished = Vec::new();
         while let Some(done) = runs.join_next().await {
             match done {
@@ -150,86 +201,60 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         finished
     })
     .await?;
-    finished.sort_by_key(|(i, _)| *i);
-    let (numbers, reports): (Vec<u32>, Vec<Report>) = finished.into_iter().unzip();
-    let ledger = sim.state().ledger();
-    sim.shutdown().await;
-    let logical_calls: usize = reports.iter().map(|r| r.calls.len()).sum();
+    finished.sort_by_key(|(number, _)| *number);
+    let (numbers, reports) = finished.into_iter().unzip();
+    Ok(Runs {
+        numbers,
+        reports,
+        started: count,
+    })
+}
+
+/// Prints the runs' results and the simulator's ledger, as text or `--json`.
+fn print(args: &DemoArgs, runs: &Runs, ledger: &Ledger) -> Result<(), CliError> {
+    let logical_calls = runs.logical_calls();
     let received: u64 = ledger.requests_per_route.values().sum();
     let amplification = if logical_calls == 0 {
         0.0
     } else {
         received as f64 / logical_calls as f64
     };
-    // A pipeline task that panicked left no report: that run failed.
-    let lost = args.pipelines as usize - reports.len();
-    let exit = reports
-        .iter()
-        .map(Exit::for_report)
-        .chain((lost > 0).then_some(Exit::Permanent))
-        .max()
-        .unwrap_or(Exit::Success);
-    let sim_json = DemoSim {
-        ledger: LedgerJson::from(&ledger),
-        amplification,
-        scenario: &args.scenario,
-        seed: args.seed,
-    };
     if args.config.json {
-        if let ([report], 0) = (reports.as_slice(), lost) {
-            output::json(&DemoJson {
+        let sim = DemoSim {
+            ledger: LedgerJson::from(ledger),
+            amplification,
+            scenario: &args.scenario,
+            seed: args.seed,
+        };
+        return match runs.single() {
+            Some(report) => output::json(&DemoJson {
                 run: RunJson::new(report),
-                sim: sim_json,
-            })?;
-        } else {
-            output::json(&DemoPipelinesJson::new(
-                &reports,
-                args.pipelines as usize,
-                exit,
-                sim_json,
-            ))?;
-        }
+                sim,
+            }),
+            None => output::json(&DemoPipelinesJson::new(
+                &runs.reports,
+                runs.started as usize,
+                runs.exit(),
+                sim,
+            )),
+        };
+    }
+    let mut text = String::from("\n");
+    if let Some(report) = runs.single() {
+        text.push_str(&report::text(report));
     } else {
-        let mut text = String::from("\n");
-        if let ([report], 0) = (reports.as_slice(), lost) {
-            text.push_str(&report::text(report));
-        } else {
-            let ok = reports.iter().filter(|r| r.succeeded()).count();
-            text.push_str(&format!("{ok} of {} pipelines succeeded\n", args.pipelines));
-            for (i, r) in numbers.iter().zip(&reports) {
-                if let Some(e) = &r.error {
-                    text.push_str(&format!("[{:>2}] failed: {e}\n", i + 1));
-                }
+        text.push_str(&format!(
+            "{} of {} pipelines succeeded\n",
+            runs.succeeded(),
+            runs.started
+        ));
+        for (number, r) in runs.numbers.iter().zip(&runs.reports) {
+            if let Some(e) = &r.error {
+                text.push_str(&format!("[{number:>2}] failed: {e}\n"));
             }
         }
-        text.push_str(&ledger_line(&ledger, logical_calls, amplification));
-        output::text(&text)?;
     }
-    outcome(reports, args.pipelines, exit)
-}
-
-/// The demo's result: the single run's error, or for several runs a summary with the worst
-/// run's exit code.
-fn outcome(mut reports: Vec<Report>, pipelines: u32, exit: Exit) -> Result<(), CliError> {
-    if pipelines == 1 && reports.len() == 1 {
-        return report::into_result(reports.remove(0));
-    }
-    if exit == Exit::Success {
-        return Ok(());
-    }
-    let succeeded = reports.iter().filter(|r| r.succeeded()).count();
-    Err(CliError::new(
-        exit,
-        anyhow::anyhow!(
-            "{} of {pipelines} pipelines failed",
-            pipelines as usize - succeeded
-        ),
-    ))
-}
-
-fn ledger_line(ledger: &Ledger, logical_calls: usize, amplification: f64) -> String {
-    let received: u64 = ledger.requests_per_route.values().sum();
-    format!(
+    text.push_str(&format!(
         "simulator ledger: {} OpenAI response{}, {} Suno task{}, {} Creatomate render{}; {received} requests for {logical_calls} logical call{} (amplification {amplification:.2})\n",
         ledger.openai_responses,
         plural(ledger.openai_responses),
@@ -238,7 +263,28 @@ fn ledger_line(ledger: &Ledger, logical_calls: usize, amplification: f64) -> Str
         ledger.creatomate_renders,
         plural(ledger.creatomate_renders),
         plural(logical_calls as u64),
-    )
+    ));
+    output::text(&text)
+}
+
+/// The demo's result: the single run's error, or for several runs a summary with the worst
+/// run's exit code.
+fn outcome(mut runs: Runs) -> Result<(), CliError> {
+    if runs.single().is_some() {
+        return report::into_result(runs.reports.remove(0));
+    }
+    let exit = runs.exit();
+    if exit == Exit::Success {
+        return Ok(());
+    }
+    Err(CliError::new(
+        exit,
+        anyhow::anyhow!(
+            "{} of {} pipelines failed",
+            runs.started as usize - runs.succeeded(),
+            runs.started
+        ),
+    ))
 }
 
 fn plural(n: u64) -> &'static str {

@@ -9,6 +9,7 @@ use clap::Args;
 use encore_sim::{Scenario, SimConfig, SimState};
 
 use crate::args::{named_scenario, scenario_names, time_scale};
+use crate::commands::ctrl_c_from_now;
 use crate::error::CliError;
 use crate::output;
 
@@ -64,6 +65,7 @@ pub async fn run(args: SimArgs) -> Result<(), CliError> {
         .await
         .with_context(|| format!("could not listen on {addr}"))
         .map_err(CliError::permanent)?;
+    let stop = ctrl_c_from_now().await;
     let base = sim.base_url();
     output::text(&format!(
         "encore simulator listening on {base}\n  \
@@ -75,7 +77,7 @@ pub async fn run(args: SimArgs) -> Result<(), CliError> {
         args.suno_credits,
         encore_sim::DEMO_TEMPLATE_ID
     ))?;
-    let _ = tokio::signal::ctrl_c().await;
+    stop.await;
     let ledger = sim.state().ledger();
     sim.shutdown().await;
     let _ = writeln!(

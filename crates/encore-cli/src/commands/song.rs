@@ -1,5 +1,6 @@
 //! `encore song`: the song stage alone (Suno: generate, poll, timestamps), from lyrics.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -71,7 +72,7 @@ pub async fn run(args: SongArgs) -> Result<(), CliError> {
     let setup = Setup::prepare(&args.config, &args.target, Needs::SONG)?;
     let limits = SunoLimits::for_model(&setup.settings.clients.suno.model);
     for note in fit_to_limits(&mut lyrics, limits) {
-        eprintln!("note: {note}");
+        let _ = writeln!(std::io::stderr(), "note: {note}");
     }
     let pipeline = stage::pipeline(&setup);
     let result = interruptible(pipeline.song(&lyrics)).await?;
