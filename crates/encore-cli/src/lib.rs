@@ -1,8 +1,8 @@
 //! The `encore` command line: a thin shell over `encore-pipeline`, `encore-clients` and
 //! `encore-sim`.
 //!
-//! Each command lives in [`commands`] and returns a [`CliError`](error::CliError) that carries
-//! its exit code ([`Exit`](exit::Exit)): 0 success, 1 permanent failure, 2 gave up after
+//! Each command lives in its own module under `commands/` and returns a `CliError` that carries
+//! its exit code ([`exit::Exit`]): 0 success, 1 permanent failure, 2 gave up after
 //! retries or a deadline, 3 bad input, configuration or command line (refused before any call),
 //! 4 outcome unknown (a billed job may exist), 130 interrupted. A broken pipe on stdout exits 0.
 
@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod error;
 pub mod exit;
+mod interrupt;
 mod json;
 mod keys;
 mod output;

@@ -11,9 +11,9 @@ use encore_resilience::PollPolicy;
 use encore_sim::{Ledger, SimConfig, SimState};
 
 use crate::args::{ConfigArgs, named_scenario, non_blank, scenario_names, time_scale};
-use crate::commands::interruptible;
 use crate::error::CliError;
 use crate::exit::Exit;
+use crate::interrupt::interruptible;
 use crate::json::{DemoJson, DemoPipelinesJson, DemoSim, LedgerJson, RunJson};
 use crate::settings::Settings;
 use crate::setup::{http, load_settings, point_at_sim};

@@ -3,8 +3,9 @@
 use clap::Args;
 
 use crate::args::{BusinessArgs, ConfigArgs, TargetArgs};
-use crate::commands::{interruptible, stage};
+use crate::commands::stage;
 use crate::error::CliError;
+use crate::interrupt::interruptible;
 use crate::keys::Needs;
 use crate::setup::Setup;
 

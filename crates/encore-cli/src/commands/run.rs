@@ -3,8 +3,8 @@
 use clap::Args;
 
 use crate::args::{BusinessArgs, ConfigArgs, TargetArgs};
-use crate::commands::interruptible;
 use crate::error::CliError;
+use crate::interrupt::interruptible;
 use crate::json::RunJson;
 use crate::keys::Needs;
 use crate::setup::Setup;

@@ -9,8 +9,8 @@ use clap::Args;
 use encore_sim::{Scenario, SimConfig, SimState};
 
 use crate::args::{named_scenario, scenario_names, time_scale};
-use crate::commands::ctrl_c_from_now;
 use crate::error::CliError;
+use crate::interrupt::ctrl_c_from_now;
 use crate::output;
 
 /// `encore sim`

@@ -9,8 +9,9 @@ use encore_pipeline::Lyrics;
 use encore_pipeline::lyrics::{SunoLimits, fit_to_limits};
 
 use crate::args::{ConfigArgs, TargetArgs, non_blank};
-use crate::commands::{interruptible, stage};
+use crate::commands::stage;
 use crate::error::CliError;
+use crate::interrupt::interruptible;
 use crate::keys::Needs;
 use crate::setup::Setup;
 

@@ -5,8 +5,9 @@ use encore_pipeline::VideoInput;
 use encore_pipeline::captions;
 
 use crate::args::{ConfigArgs, TargetArgs, non_blank, positive_seconds};
-use crate::commands::{interruptible, stage};
+use crate::commands::stage;
 use crate::error::CliError;
+use crate::interrupt::interruptible;
 use crate::keys::Needs;
 use crate::setup::Setup;
 

@@ -129,7 +129,7 @@ fn run_with_keys_makes_a_video_against_a_configured_simulator() {
 }
 
 /// A simulator in this process with a named scenario.
-fn sim_with(scenario: &str) -> (tokio::runtime::Runtime, encore_sim::RunningSim) {
+pub fn sim_with(scenario: &str) -> (tokio::runtime::Runtime, encore_sim::RunningSim) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -6,6 +6,7 @@ mod errors;
 mod keys;
 mod readme;
 mod sim;
+mod stages;
 mod usage;
 
 use assert_cmd::Command;
