@@ -77,7 +77,10 @@ fn the_three_stages_chain_into_a_video() {
     );
     let video = succeeded(&video);
     assert!(
-        video["url"].as_str().unwrap().ends_with(".mp4"),
+        video["url"]
+            .as_str()
+            .unwrap()
+            .contains("/__sim/files/renders/"),
         "{video:#}"
     );
     let ledger = sim.state().ledger();
