@@ -200,3 +200,31 @@ fn sentinel_keys_never_appear_in_output_even_at_trace_level() {
         rt.block_on(sim.shutdown());
     }
 }
+
+#[test]
+fn an_unusable_key_is_named_without_showing_it() {
+    let (rt, sim, dir) = sim_and_config();
+    let out = encore()
+        .current_dir(dir.path())
+        .env("OPENAI_API_KEY", "sk-SENTINEL-\u{1}-5c2e")
+        .args(["lyrics", "--business", "a bakery", "--name", "Haneul"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("unusable OPENAI_API_KEY: ") && stderr.contains("(nothing was sent)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("SENTINEL"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        sim.state()
+            .ledger()
+            .requests_per_route
+            .values()
+            .sum::<u64>(),
+        0
+    );
+    rt.block_on(sim.shutdown());
+}
