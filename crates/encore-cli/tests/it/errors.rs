@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::Stdio;
 
-use crate::{encore, encore_process};
+use crate::{KillOnDrop, encore, encore_process};
 
 #[test]
 fn an_error_prints_its_causes_on_caused_by_lines() {
@@ -86,13 +86,15 @@ fn a_broken_pipe_exits_0_quietly() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_a_run_with_exit_130() {
-    let mut child = encore_process()
-        .args(["demo", "--scenario", "calm"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut child = KillOnDrop(
+        encore_process()
+            .args(["demo", "--scenario", "calm"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = BufReader::new(child.0.stderr.take().unwrap());
     let mut seen = String::new();
     // The song stage starts after the lyrics: by then the run is well under way.
     while !seen.contains("song   started") {
@@ -104,13 +106,13 @@ fn ctrl_c_stops_a_run_with_exit_130() {
         seen.push_str(&line);
     }
     rustix::process::kill_process(
-        rustix::process::Pid::from_child(&child),
+        rustix::process::Pid::from_child(&child.0),
         rustix::process::Signal::INT,
     )
     .unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{seen}{rest}");
     assert!(
         rest.contains("error: interrupted: jobs already submitted keep running on the services"),

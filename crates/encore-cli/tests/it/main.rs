@@ -29,6 +29,17 @@ pub fn encore_process() -> std::process::Command {
     cmd
 }
 
+/// A spawned `encore` that is killed when the test ends, passed or failed.
+#[derive(Debug)]
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The `encore` binary with a clean environment, run to completion (at most 2 minutes).
 pub fn encore() -> Command {
     let mut cmd = Command::from_std(encore_process());

@@ -2,9 +2,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
-use crate::encore_process;
+use crate::{KillOnDrop, encore_process};
 
 /// `GET path` with a Bearer key over a plain socket: the status line and the body.
 fn get(base: &str, path: &str) -> (String, String) {
@@ -22,7 +22,7 @@ fn get(base: &str, path: &str) -> (String, String) {
 }
 
 /// Starts `encore sim` on a free port with `args`; returns the process and its base URL.
-fn start_sim(args: &[&str]) -> (Child, String) {
+fn start_sim(args: &[&str]) -> (KillOnDrop, String) {
     let mut child = encore_process()
         .args(["sim", "--port", "0"])
         .args(args)
@@ -40,7 +40,7 @@ fn start_sim(args: &[&str]) -> (Child, String) {
         .to_owned();
     // Keep draining the banner so the process never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    (child, base)
+    (KillOnDrop(child), base)
 }
 
 #[cfg(unix)]
@@ -55,28 +55,27 @@ fn suno_credits_are_the_balance_the_credit_endpoint_reports() {
 
     // Ctrl-C stops it cleanly, saying what it served.
     rustix::process::kill_process(
-        rustix::process::Pid::from_child(&child),
+        rustix::process::Pid::from_child(&child.0),
         rustix::process::Signal::INT,
     )
     .unwrap();
     let mut stderr = String::new();
     child
+        .0
         .stderr
         .take()
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("stopped; served 1 requests"), "{stderr}");
 }
 
 #[test]
 fn the_default_balance_is_the_simulators() {
-    let (mut child, base) = start_sim(&[]);
+    let (_sim, base) = start_sim(&[]);
     let (_, body) = get(&base, "/api/v1/generate/credit");
-    child.kill().unwrap();
-    child.wait().unwrap();
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["data"], encore_sim::DEFAULT_SUNO_CREDITS, "{answer}");
 }
