@@ -24,6 +24,7 @@ pub fn for_class(class: FailureClass) -> u8 {
         FailureClass::GaveUp => GAVE_UP,
         FailureClass::BadInput => BAD_INPUT,
         FailureClass::OutcomeUnknown => OUTCOME_UNKNOWN,
+        FailureClass::Interrupted => INTERRUPTED,
     }
 }
 
