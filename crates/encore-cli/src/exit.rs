@@ -54,6 +54,7 @@ impl Exit {
             FailureClass::GaveUp => Exit::GaveUp,
             FailureClass::BadInput => Exit::BadInput,
             FailureClass::OutcomeUnknown => Exit::OutcomeUnknown,
+            FailureClass::Interrupted => Exit::Interrupted,
         }
     }
 

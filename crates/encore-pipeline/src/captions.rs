@@ -1,9 +1,9 @@
 //! Captions for the video, timed from Suno's aligned words, with section tags stripped.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One caption line and when it is sung.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Caption {
     /// The words of the line.
     pub text: String,

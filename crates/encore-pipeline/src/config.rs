@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 /// | `title_element` | `"Title"` | template element that receives the title (`Title.text`) |
 /// | `captions_element` | `"Captions"` | template element that receives the captions (`Captions.text`, `.time`, `.duration`) |
 /// | `caption_words_per_line` | `8` | longest caption line, in words |
+/// | `song_credits` | `12` | Suno credits one song needs; fewer left is refused before anything is paid for |
+/// | `callback_poll_interval` | `1m` | with provider callbacks, polling is a slow fallback: no status read comes sooner than this after the last |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
@@ -41,6 +43,11 @@ pub struct PipelineConfig {
     pub captions_element: String,
     /// Longest caption line, in words.
     pub caption_words_per_line: usize,
+    /// Suno credits one song needs (checked with a free read before anything billed).
+    pub song_credits: u64,
+    /// With callbacks, the shortest time between two status reads of a task or render.
+    #[serde(with = "humantime_serde")]
+    pub callback_poll_interval: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -65,6 +72,8 @@ impl Default for PipelineConfig {
             title_element: "Title".into(),
             captions_element: "Captions".into(),
             caption_words_per_line: 8,
+            song_credits: 12,
+            callback_poll_interval: Duration::from_secs(60),
         }
     }
 }
@@ -95,6 +104,12 @@ impl PipelineConfig {
                     reason: "must not be empty".into(),
                 });
             }
+        }
+        if self.callback_poll_interval.is_zero() {
+            return Err(PipelineConfigError {
+                key: "pipeline.callback_poll_interval".into(),
+                reason: "must be greater than zero".into(),
+            });
         }
         if self.caption_words_per_line == 0 {
             return Err(PipelineConfigError {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use encore_resilience::fmt_duration;
 
+use crate::job::{JournalError, StepName};
 use crate::{InputError, PipelineConfigError, Stage};
 
 /// How a failure should be handled by whoever ran the pipeline (the CLI maps these to exit codes).
@@ -19,6 +20,9 @@ pub enum FailureClass {
     /// A billed call may have run but its answer was lost; check before running again, or it may
     /// be paid for twice.
     OutcomeUnknown,
+    /// The run was stopped on request (Ctrl-C, shutdown) at a safe point; its steps are stored
+    /// and it can be resumed.
+    Interrupted,
 }
 
 /// A failed pipeline run.
@@ -60,6 +64,59 @@ pub enum PipelineError {
         /// Creatomate's `error_message`.
         message: String,
     },
+    /// The template lacks elements the configuration names: Creatomate would silently ignore
+    /// their modifications and render a paid video without the song or the captions.
+    #[error("video: template {template_id} has no element named {}: set pipeline.audio_element, pipeline.title_element or pipeline.captions_element to one of: {}", missing.join(", "), if found.is_empty() { "(none)".to_owned() } else { found.join(", ") })]
+    TemplateElements {
+        /// The template.
+        template_id: String,
+        /// The configured names it lacks.
+        missing: Vec<String>,
+        /// The element names it has.
+        found: Vec<String>,
+    },
+    /// Suno's remaining credits do not cover one song.
+    #[error(
+        "song: Suno has {have} credits left, one song needs {need}: top up before running (nothing was paid for)"
+    )]
+    InsufficientCredits {
+        /// What the account has.
+        have: u64,
+        /// What one song needs (`pipeline.song_credits`).
+        need: u64,
+    },
+    /// A billed step's request may have created a job at the provider, but its answer was lost
+    /// (now or in an earlier run), and no callback resolved it.
+    #[error(
+        "{step}: the {what} request may have created a {created} that is paid for, but its answer was lost; check the {service} dashboard before running again"
+    )]
+    OutcomeUnknown {
+        /// The billed step.
+        step: StepName,
+        /// `Suno generate` or `Creatomate render`.
+        what: &'static str,
+        /// `task` or `render`.
+        created: &'static str,
+        /// `Suno` or `Creatomate`.
+        service: &'static str,
+    },
+    /// The run was asked to stop, at a safe point before `step`.
+    #[error("interrupted before {step}: every finished step is stored")]
+    Interrupted {
+        /// The step that did not run (or whose wait was cut short).
+        step: StepName,
+    },
+    /// A step's record could not be stored; the run stops rather than go on unrecorded.
+    #[error("{step}: could not store the step{}: {source}", external_id.as_deref().map(|id| format!(" (the provider's id is {id}: adopt it to resume)")).unwrap_or_default())]
+    Journal {
+        /// The step.
+        step: StepName,
+        /// The external id the step had just received, when its record is what was lost.
+        external_id: Option<String>,
+        /// Why.
+        #[source]
+        source: JournalError,
+    },
     /// A job was still running when its polling deadline passed.
     #[error("{stage}: {what} {id} still {status} after the {} deadline ({checks} status checks)", fmt_duration(*deadline))]
     StillPending {
@@ -88,16 +145,25 @@ impl PipelineError {
                 encore_clients::Service::Suno => Stage::Song,
                 encore_clients::Service::Creatomate => Stage::Video,
             }),
-            PipelineError::SongFailed { .. } | PipelineError::NoTrack { .. } => Some(Stage::Song),
-            PipelineError::RenderFailed { .. } => Some(Stage::Video),
+            PipelineError::SongFailed { .. }
+            | PipelineError::NoTrack { .. }
+            | PipelineError::InsufficientCredits { .. } => Some(Stage::Song),
+            PipelineError::RenderFailed { .. } | PipelineError::TemplateElements { .. } => {
+                Some(Stage::Video)
+            }
             PipelineError::StillPending { stage, .. } => Some(*stage),
+            PipelineError::OutcomeUnknown { step, .. }
+            | PipelineError::Interrupted { step }
+            | PipelineError::Journal { step, .. } => Some(step.stage()),
         }
     }
 
     /// What kind of failure this is.
     pub fn class(&self) -> FailureClass {
         match self {
-            PipelineError::Input(_) | PipelineError::Config(_) => FailureClass::BadInput,
+            PipelineError::Input(_)
+            | PipelineError::Config(_)
+            | PipelineError::TemplateElements { .. } => FailureClass::BadInput,
             PipelineError::Call(e) => {
                 if e.may_have_run() {
                     FailureClass::OutcomeUnknown
@@ -114,8 +180,19 @@ impl PipelineError {
             }
             PipelineError::SongFailed { .. }
             | PipelineError::NoTrack { .. }
-            | PipelineError::RenderFailed { .. } => FailureClass::Permanent,
-            PipelineError::StillPending { .. } => FailureClass::GaveUp,
+            | PipelineError::RenderFailed { .. }
+            | PipelineError::InsufficientCredits { .. } => FailureClass::Permanent,
+            // A step whose id was received but could not be stored: the provider's job exists
+            // and only its record is missing.
+            PipelineError::OutcomeUnknown { .. }
+            | PipelineError::Journal {
+                external_id: Some(_),
+                ..
+            } => FailureClass::OutcomeUnknown,
+            PipelineError::StillPending { .. } | PipelineError::Journal { .. } => {
+                FailureClass::GaveUp
+            }
+            PipelineError::Interrupted { .. } => FailureClass::Interrupted,
         }
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 use encore_clients::{BreakerNotice, CallRecord, RetryNotice};
 use serde::Serialize;
 
+use crate::job::{StepName, StepState};
+
 /// The three stages of the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -91,6 +93,19 @@ pub enum Event {
     CallFinished {
         /// The call.
         record: CallRecord,
+    },
+    /// A step's stored state changed (each change is written to the job's journal first).
+    StepChanged {
+        /// Which step.
+        step: StepName,
+        /// Its new state.
+        state: StepState,
+        /// How many times it has been started.
+        attempt: u32,
+        /// The provider's id, once known.
+        external_id: Option<String>,
+        /// The error, when it failed or its outcome is unknown.
+        error: Option<String>,
     },
     /// Something worth telling that is not a failure (e.g. lyrics cut to Suno's limit).
     Note {

@@ -14,14 +14,17 @@
 
 pub mod captions;
 mod config;
+mod context;
 mod error;
 mod event;
 mod input;
 pub mod job;
 pub mod lyrics;
 mod pipeline;
+mod steps;
 
 pub use config::{PipelineConfig, PipelineConfigError};
+pub use context::{CallbackAddress, CallbackFuture, Callbacks, JobContext, StopSignal};
 pub use error::{FailureClass, PipelineError};
 pub use event::{Event, Stage};
 pub use input::{BusinessInput, InputError, Language};

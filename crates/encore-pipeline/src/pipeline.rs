@@ -1,38 +1,23 @@
-//! The lyric → song → video pipeline.
+//! The lyric → song → video pipeline: its clients, settings, events and results. The steps
+//! themselves, and how a job is resumed from its journal, are in `steps.rs`.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use encore_clients::creatomate::{Render, RenderRequest, RenderStatus};
-use encore_clients::suno::{GenerateRequest, TaskRecord, TaskStatus};
 use encore_clients::{
     ApiKey, BreakerNotice, CallObserver, CallRecord, Config, CreatomateClient, Http, OpenAiClient,
     RetryNotice, Service, SunoClient,
 };
-use encore_resilience::{PollError, PollPolicy, PollState, poll_until};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use crate::captions::{Caption, TimedWord, captions, round_ms, spread};
-use crate::lyrics::{self, Lyrics, SunoLimits};
+use crate::captions::{Caption, round_ms};
+use crate::context::{JobContext, StopSignal};
+use crate::job::MemoryJournal;
+use crate::lyrics::Lyrics;
+use crate::steps::Steps;
 use crate::{BusinessInput, Event, PipelineConfig, PipelineError, Stage};
-
-/// A status read refused by our own protections (circuit open, rate-limit queue too long): the
-/// job is paid for and still running, so polling goes on until its own deadline.
-fn look_again_later(e: &encore_clients::Error) -> bool {
-    e.is_circuit_open() || e.is_throttled()
-}
-
-/// A submitted job, for polling and its errors.
-#[derive(Clone, Copy)]
-struct Job<'a> {
-    stage: Stage,
-    what: &'static str,
-    id: &'a str,
-    /// The status already reported when it was submitted, if any.
-    seen: &'a str,
-}
 
 /// The three services' API keys.
 #[derive(Clone, Debug)]
@@ -46,7 +31,7 @@ pub struct Keys {
 }
 
 /// The song the song stage made.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Song {
     /// The Suno task.
     pub task_id: String,
@@ -77,7 +62,7 @@ pub struct VideoInput {
 }
 
 /// The video the video stage rendered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Video {
     /// The Creatomate render.
     pub render_id: String,
@@ -171,12 +156,12 @@ impl CallObserver for Forwarder {
 /// built on the same [`Http`] share its per-service retry budget, circuit breaker and rate
 /// limiter.
 pub struct Pipeline {
-    openai: OpenAiClient,
-    suno: SunoClient,
-    creatomate: CreatomateClient,
+    pub(crate) openai: OpenAiClient,
+    pub(crate) suno: SunoClient,
+    pub(crate) creatomate: CreatomateClient,
     settings: PipelineConfig,
-    suno_model: String,
-    callback_url: String,
+    pub(crate) suno_model: String,
+    pub(crate) callback_url: String,
     shared: Arc<Shared>,
 }
 
@@ -218,12 +203,12 @@ impl Pipeline {
         &self.settings
     }
 
-    fn emit(&self, event: Event) {
+    pub(crate) fn emit(&self, event: Event) {
         self.shared.emit(&event);
     }
 
-    /// Validates everything that can be checked before a billed call: the input, the settings and
-    /// the template id.
+    /// Validates everything that can be checked before a billed call without a request: the
+    /// input, the settings and the template id.
     ///
     /// # Errors
     ///
@@ -245,71 +230,37 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Runs lyrics → song → video. Never panics on a failed call: the [`Report`] holds the error
-    /// and whatever the finished stages produced.
+    /// Runs the whole pipeline once, keeping its steps in memory only. Never panics on a failed
+    /// call: the [`Report`] holds the error and whatever the finished stages produced.
     pub async fn run(&self, input: &BusinessInput) -> Report {
+        let journal = MemoryJournal::new();
+        let stop = StopSignal::never();
+        let ctx = JobContext {
+            job_id: "-",
+            journal: &journal,
+            callbacks: None,
+            stop: &stop,
+        };
+        self.run_job(input, ctx).await
+    }
+
+    /// Runs (or resumes) a job: its steps are loaded from `ctx.journal`, the done ones are
+    /// skipped, and every change is stored there before the run goes on (the write-ahead rule
+    /// for billed steps: see [`crate::job`]). The [`Report`] holds the error, if any, and every
+    /// result the job has so far, from this run or earlier ones.
+    pub async fn run_job(&self, input: &BusinessInput, ctx: JobContext<'_>) -> Report {
         let start = Instant::now();
         let mut report = Report::default();
-        if let Err(e) = self.run_stages(input, &mut report).await {
+        let result = match Steps::load(self, ctx).await {
+            Ok(mut steps) => steps.all(input, &mut report).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
             report.error = Some(e);
         }
         report.calls = std::mem::take(&mut *self.shared.calls.lock().expect("calls lock"));
         report.elapsed = start.elapsed();
         report
-    }
-
-    async fn run_stages(
-        &self,
-        input: &BusinessInput,
-        report: &mut Report,
-    ) -> Result<(), PipelineError> {
-        self.preflight(input)?;
-        if self.settings.check_template {
-            // A free read that proves Creatomate is reachable and the template exists before
-            // anything billed (lyrics, the Suno task) is spent on a video that cannot be made.
-            let template = self.creatomate.template(&self.settings.template_id).await?;
-            self.emit(Event::Note {
-                stage: Stage::Video,
-                message: format!("template \"{}\" ({}) is ready", template.name, template.id),
-            });
-        }
-        // Each stage's future is boxed: together they would make `run` a ~20 KiB future.
-        let lyrics = Box::pin(self.lyrics(input)).await?;
-        report.lyrics = Some(lyrics.clone());
-        let song = Box::pin(self.song(&lyrics)).await?;
-        report.song = Some(song.clone());
-        let video_input = VideoInput {
-            audio_url: song.audio_url.clone(),
-            title: lyrics.title.clone(),
-            captions: song.captions.clone(),
-            metadata: Some(format!("encore suno-task={}", song.task_id)),
-        };
-        let video = Box::pin(self.video(&video_input)).await?;
-        report.video = Some(video);
-        Ok(())
-    }
-
-    async fn stage<T>(
-        &self,
-        stage: Stage,
-        work: impl Future<Output = Result<T, PipelineError>>,
-        summary: impl Fn(&T) -> String,
-    ) -> Result<T, PipelineError> {
-        let start = Instant::now();
-        self.emit(Event::StageStarted { stage });
-        let result = work.await;
-        match &result {
-            Ok(value) => self.emit(Event::StageFinished {
-                stage,
-                elapsed: start.elapsed(),
-                summary: summary(value),
-            }),
-            Err(e) => self.emit(Event::StageFailed {
-                stage,
-                error: e.to_string(),
-            }),
-        }
-        result
     }
 
     /// The lyrics stage alone: a structured-output call to OpenAI, fitted to Suno's limits.
@@ -318,43 +269,12 @@ impl Pipeline {
     ///
     /// [`PipelineError::Input`] for bad input; [`PipelineError::Call`] when OpenAI fails.
     pub async fn lyrics(&self, input: &BusinessInput) -> Result<Lyrics, PipelineError> {
-        input.validate()?;
-        self.stage(
-            Stage::Lyrics,
-            async {
-                let limits = SunoLimits::for_model(&self.suno_model);
-                let mut draft: Lyrics = self
-                    .openai
-                    .structured(
-                        &lyrics::instructions(input, limits),
-                        &lyrics::prompt(input),
-                        "song_lyrics",
-                    )
-                    .await?;
-                for note in lyrics::fit_to_limits(&mut draft, limits) {
-                    self.emit(Event::Note {
-                        stage: Stage::Lyrics,
-                        message: note,
-                    });
-                }
-                if !lyrics::has_sections(&draft.lyrics) {
-                    self.emit(Event::Note {
-                        stage: Stage::Lyrics,
-                        message: "the lyrics have no [Verse]/[Chorus] tags".into(),
-                    });
-                }
-                Ok(draft)
-            },
-            |l| {
-                format!(
-                    "\"{}\" ({} characters, {})",
-                    l.title,
-                    l.lyrics.chars().count(),
-                    l.style
-                )
-            },
-        )
-        .await
+        let journal = MemoryJournal::new();
+        let stop = StopSignal::never();
+        Steps::load(self, Self::alone(&journal, &stop))
+            .await?
+            .lyrics(input)
+            .await
     }
 
     /// The song stage alone: one Suno task (submitted once, never replayed after an ambiguous
@@ -365,178 +285,36 @@ impl Pipeline {
     /// [`PipelineError::Call`], [`PipelineError::SongFailed`], [`PipelineError::NoTrack`] or
     /// [`PipelineError::StillPending`].
     pub async fn song(&self, lyrics: &Lyrics) -> Result<Song, PipelineError> {
-        self.stage(Stage::Song, self.make_song(lyrics), |s| s.audio_url.clone())
+        let journal = MemoryJournal::new();
+        let stop = StopSignal::never();
+        Steps::load(self, Self::alone(&journal, &stop))
+            .await?
+            .song(lyrics)
             .await
     }
 
-    async fn make_song(&self, lyrics: &Lyrics) -> Result<Song, PipelineError> {
-        let request = GenerateRequest {
-            custom_mode: true,
-            instrumental: false,
-            model: self.suno_model.clone(),
-            call_back_url: self.callback_url.clone(),
-            prompt: Some(lyrics.lyrics.clone()),
-            style: Some(lyrics.style.clone()),
-            title: Some(lyrics.title.clone()),
-            negative_tags: None,
-            vocal_gender: None,
-        };
-        let task_id = self.suno.generate(&request).await?;
-        self.emit(Event::StatusChanged {
-            stage: Stage::Song,
-            status: format!("task {task_id} submitted"),
-        });
-        let accept_first = self.settings.accept_first_success;
-        let job = Job {
-            stage: Stage::Song,
-            what: "Suno task",
-            id: &task_id,
-            seen: "",
-        };
-        let record = self
-            .wait_for(
-                job,
-                &self.settings.song_poll,
-                || self.suno.task_status(&task_id),
-                |record: &TaskRecord| {
-                    let status = record.status.as_str();
-                    let done = match &record.status {
-                        TaskStatus::Success => true,
-                        TaskStatus::FirstSuccess => {
-                            accept_first && record.tracks.iter().any(|t| !t.audio_url.is_empty())
-                        }
-                        other => other.is_terminal(),
-                    };
-                    (status.to_owned(), done)
-                },
-            )
-            .await?;
-        self.finish_song(task_id, record, &lyrics.lyrics).await
+    /// The video stage alone: one render (submitted once, never replayed after an ambiguous
+    /// failure), polled until it succeeds or fails.
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::Call`], [`PipelineError::RenderFailed`] or [`PipelineError::StillPending`].
+    pub async fn video(&self, input: &VideoInput) -> Result<Video, PipelineError> {
+        self.check_template()?;
+        let journal = MemoryJournal::new();
+        let stop = StopSignal::never();
+        Steps::load(self, Self::alone(&journal, &stop))
+            .await?
+            .video(input)
+            .await
     }
 
-    async fn finish_song(
-        &self,
-        task_id: String,
-        record: TaskRecord,
-        lyrics: &str,
-    ) -> Result<Song, PipelineError> {
-        let track = record.tracks.iter().find(|t| !t.audio_url.is_empty());
-        // CALLBACK_EXCEPTION only means Suno could not reach our callback URL: the generation may
-        // well have succeeded, so tracks decide (sunoapi.org docs, apis.md 1.5).
-        let failed = record.status.is_failure()
-            && !(record.status == TaskStatus::CallbackException && track.is_some());
-        if failed {
-            return Err(PipelineError::SongFailed {
-                task_id,
-                status: record.status.as_str().to_owned(),
-                message: record.error_message.clone(),
-            });
-        }
-        let Some(track) = track else {
-            return Err(PipelineError::NoTrack {
-                task_id,
-                status: record.status.as_str().to_owned(),
-            });
-        };
-        let words = self.settings.caption_words_per_line;
-        let (captions, timed) = match self.suno.timestamped_lyrics(&task_id, &track.id).await {
-            Ok(aligned) if !aligned.aligned_words.is_empty() => (
-                captions(
-                    aligned.aligned_words.iter().map(|w| TimedWord {
-                        word: &w.word,
-                        start: w.start_s,
-                        end: w.end_s,
-                    }),
-                    words,
-                ),
-                true,
-            ),
-            // The song is paid for and playable; captions are not worth losing it over.
-            outcome => {
-                let why = match outcome {
-                    Err(e) => e.to_string(),
-                    Ok(_) => "no aligned words".to_owned(),
-                };
-                self.emit(Event::Note {
-                    stage: Stage::Song,
-                    message: format!(
-                        "captions spread evenly: timestamped lyrics unavailable ({why})"
-                    ),
-                });
-                (spread(lyrics, track.duration.unwrap_or(120.0)), false)
-            }
-        };
-        Ok(Song {
-            task_id,
-            track_id: track.id.clone(),
-            audio_url: track.audio_url.clone(),
-            duration: track.duration,
-            captions,
-            timed_captions: timed,
-        })
-    }
-
-    /// Polls a submitted job until `judge` says it is done (or its deadline passes), emitting a
-    /// [`Event::StatusChanged`] whenever the status changes. Status reads refused by our own
-    /// protections mean "look again later": the job is paid for and still running.
-    async fn wait_for<T, F, Fut>(
-        &self,
-        job: Job<'_>,
-        policy: &PollPolicy,
-        mut fetch: F,
-        judge: impl Fn(&T) -> (String, bool),
-    ) -> Result<T, PipelineError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, encore_clients::Error>>,
-    {
-        let last = Mutex::new(job.seen.to_owned());
-        let (last, judge) = (&last, &judge);
-        let polled = poll_until(policy, |_| {
-            let read = fetch();
-            async move {
-                let value = match read.await {
-                    Ok(value) => value,
-                    Err(e) if look_again_later(&e) => {
-                        return Ok(PollState::pending(format!("waiting ({e})")));
-                    }
-                    Err(e) => return Err(e),
-                };
-                let (status, done) = judge(&value);
-                self.status_changed(job.stage, last, &status);
-                Ok(if done {
-                    PollState::Ready(value)
-                } else {
-                    PollState::pending(status)
-                })
-            }
-        })
-        .await;
-        polled.map_err(|e| match e {
-            PollError::Check(e) => e.into(),
-            PollError::Deadline {
-                deadline,
-                checks,
-                last_status,
-            } => PipelineError::StillPending {
-                stage: job.stage,
-                what: job.what,
-                id: job.id.to_owned(),
-                status: last_status,
-                deadline,
-                checks,
-            },
-        })
-    }
-
-    fn status_changed(&self, stage: Stage, last: &Mutex<String>, status: &str) {
-        let mut last = last.lock().expect("status lock");
-        if *last != status {
-            status.clone_into(&mut last);
-            self.emit(Event::StatusChanged {
-                stage,
-                status: status.to_owned(),
-            });
+    fn alone<'a>(journal: &'a MemoryJournal, stop: &'a StopSignal) -> JobContext<'a> {
+        JobContext {
+            job_id: "-",
+            journal,
+            callbacks: None,
+            stop,
         }
     }
 
@@ -570,66 +348,5 @@ impl Pipeline {
             );
         }
         m
-    }
-
-    /// The video stage alone: one render (submitted once, never replayed after an ambiguous
-    /// failure), polled until it succeeds or fails.
-    ///
-    /// # Errors
-    ///
-    /// [`PipelineError::Call`], [`PipelineError::RenderFailed`] or [`PipelineError::StillPending`].
-    pub async fn video(&self, input: &VideoInput) -> Result<Video, PipelineError> {
-        self.check_template()?;
-        self.stage(Stage::Video, self.make_video(input), |v| v.url.clone())
-            .await
-    }
-
-    async fn make_video(&self, input: &VideoInput) -> Result<Video, PipelineError> {
-        let request = RenderRequest {
-            template_id: self.settings.template_id.clone(),
-            modifications: self.modifications(input),
-            output_format: Some("mp4".into()),
-            metadata: input.metadata.clone(),
-            webhook_url: None,
-        };
-        let render = self.creatomate.render(&request).await?;
-        let render_id = render.id.clone();
-        self.emit(Event::StatusChanged {
-            stage: Stage::Video,
-            status: render.status.as_str().to_owned(),
-        });
-        let job = Job {
-            stage: Stage::Video,
-            what: "render",
-            id: &render_id,
-            seen: render.status.as_str(),
-        };
-        let render = self
-            .wait_for(
-                job,
-                &self.settings.video_poll,
-                || self.creatomate.render_status(&render_id),
-                |render: &Render| {
-                    (
-                        render.status.as_str().to_owned(),
-                        render.status.is_terminal(),
-                    )
-                },
-            )
-            .await?;
-        match (&render.status, render.url.clone()) {
-            (RenderStatus::Succeeded, Some(url)) if !url.is_empty() => Ok(Video {
-                render_id,
-                url,
-                duration: render.duration,
-            }),
-            (status, _) => Err(PipelineError::RenderFailed {
-                render_id,
-                message: render
-                    .error_message
-                    .clone()
-                    .unwrap_or_else(|| format!("finished as {} without a URL", status.as_str())),
-            }),
-        }
     }
 }

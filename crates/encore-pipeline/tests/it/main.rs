@@ -1,6 +1,8 @@
 //! The pipeline end to end against the simulator in memory, on paused tokio time: the real
 //! services' durations (a 2.5-minute song, a 10-minute polling deadline) run in milliseconds.
 
+mod journal;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
