@@ -224,7 +224,8 @@ fn the_duration_check_tells_the_cores_format_from_others() {
 
 #[test]
 fn suno_credits_set_the_simulators_balance() {
-    // A song costs 12 credits: 11 are refused by Suno (a permanent failure) before any task.
+    // A song costs 12 credits: 11 are refused by the free credit check, before the lyrics are
+    // paid for and before any task (a permanent failure).
     let doc = json_output(
         encore().args([
             "demo",
@@ -239,7 +240,11 @@ fn suno_credits_set_the_simulators_balance() {
     assert_eq!(doc["status"], "failed", "{doc:#}");
     assert_eq!(doc["error_class"], "permanent", "{doc:#}");
     let error = doc["error"].as_str().unwrap();
-    assert!(error.contains("insufficient credits"), "{error}");
+    assert!(
+        error.contains("Suno has 11 credits left, one song needs 12"),
+        "{error}"
+    );
+    assert_eq!(doc["ledger"]["openai_responses"], 0, "{doc:#}");
     assert_eq!(doc["ledger"]["suno_tasks"], 0, "{doc:#}");
     assert_eq!(doc["ledger"]["creatomate_renders"], 0, "{doc:#}");
     // 12 are enough.
