@@ -137,19 +137,19 @@ pub(crate) async fn fallback(
     let path = uri.path();
     tracing::debug!(%method, path, "encore-sim: no such route");
     if path.starts_with("/api/") {
-        suno::envelope_error(&state, 404, None)
+        suno::envelope::envelope_error(&state, 404, None)
     } else if path.starts_with("/v1/renders")
         || path.starts_with("/v1/templates")
         || path.starts_with("/v2/")
     {
-        creatomate::hint(
+        creatomate::error::hint(
             StatusCode::NOT_FOUND,
             format!(
                 "The endpoint {method} {path} does not exist (encore-sim simulates Creatomate v1)."
             ),
         )
     } else if path.starts_with("/v1/") {
-        openai::api_error(
+        openai::error::api_error(
             &state,
             StatusCode::NOT_FOUND,
             &format!("Invalid URL ({method} {path})"),

@@ -10,13 +10,13 @@ use rand::rngs::StdRng;
 use tokio::time::Instant;
 
 use crate::config::{ConfigError, SimConfig};
-use crate::creatomate;
+use crate::creatomate::store::Store as CreatomateStore;
+use crate::fault_engine::FaultEngine;
 use crate::ids;
-use crate::inject::FaultEngine;
 use crate::ledger::{JobKind, Ledger, LedgerBook};
-use crate::openai;
+use crate::openai::usage::Usage as OpenaiUsage;
 use crate::scenario::{Scenario, ScenarioError};
-use crate::suno;
+use crate::suno::store::Store as SunoStore;
 
 /// Base URL used for generated URLs when nothing better is known (in-memory use without a
 /// `Host` header).
@@ -35,9 +35,9 @@ pub(crate) struct Inner {
     pub(crate) faults: Mutex<FaultEngine>,
     pub(crate) ledger: Mutex<LedgerBook>,
     pub(crate) ids: Mutex<StdRng>,
-    pub(crate) openai: Mutex<openai::Store>,
-    pub(crate) suno: Mutex<suno::Store>,
-    pub(crate) creatomate: Mutex<creatomate::Store>,
+    pub(crate) openai: Mutex<OpenaiUsage>,
+    pub(crate) suno: Mutex<SunoStore>,
+    pub(crate) creatomate: Mutex<CreatomateStore>,
     pub(crate) bound_base: Mutex<Option<String>>,
 }
 
@@ -79,9 +79,9 @@ impl SimState {
             faults: Mutex::new(FaultEngine::new(config.scenario.clone(), seed)),
             ledger: Mutex::new(LedgerBook::default()),
             ids: Mutex::new(ids::rng_for(seed, "ids")),
-            openai: Mutex::new(openai::Store::default()),
-            suno: Mutex::new(suno::Store::new(seed)),
-            creatomate: Mutex::new(creatomate::Store::new(seed)),
+            openai: Mutex::new(OpenaiUsage::default()),
+            suno: Mutex::new(SunoStore::new(seed)),
+            creatomate: Mutex::new(CreatomateStore::new(seed)),
             bound_base: Mutex::new(None),
             start: Instant::now(),
             config,

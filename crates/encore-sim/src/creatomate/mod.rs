@@ -9,17 +9,17 @@
 //! or failed with `error_message` (scenario `[creatomate] outcomes`, or an `Audio.source`
 //! that is not an http(s) URL).
 
+pub(crate) mod error;
+mod render_job;
+pub(crate) mod store;
 pub mod templates;
 pub mod types;
-
-use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
 
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value};
@@ -29,156 +29,23 @@ use crate::auth::{self, AuthError};
 use crate::callback;
 use crate::config::CREATOMATE_CREDITS_PER_RENDER;
 use crate::ids;
-use crate::inject::RequestCtx;
 use crate::ledger::JobKind;
-use crate::ratelimit::SlidingWindow;
+use crate::request_ctx::RequestCtx;
 use crate::scenario::RenderOutcome;
 use crate::state::{SimState, lock};
 use crate::suno;
 
-use self::templates::COMMON_PROPERTIES;
-use self::types::{ErrorBody, Render, RenderRequest, Template};
+pub use self::store::{RATE_LIMIT, RATE_WINDOW};
 
-/// Requests admitted per key in any [`RATE_WINDOW`] (documented, polling included).
-pub const RATE_LIMIT: usize = 30;
-/// The rate-limit window (documented; real time, not scaled).
-pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+use self::error::{default_hint, hint, rate_limited};
+use self::render_job::{FinalFields, RenderJob};
+use self::templates::COMMON_PROPERTIES;
+use self::types::{Render, RenderRequest, Template};
 /// Default `error_message` of renders a scenario makes fail.
 pub const DEFAULT_FAILURE_MESSAGE: &str =
     "The render failed because one of the source files could not be loaded.";
 
 const FORMATS: &[&str] = &["jpg", "png", "gif", "mp4"];
-
-/// One render and its timeline.
-#[derive(Clone, Debug)]
-struct RenderJob {
-    base: Render,
-    created: Instant,
-    planned_s: f64,
-    waiting_s: f64,
-    done_s: f64,
-    failure: Option<String>,
-    final_fields: FinalFields,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct FinalFields {
-    width: u32,
-    height: u32,
-    frame_rate: Option<f64>,
-    duration: Option<f64>,
-    file_size: u64,
-}
-
-impl RenderJob {
-    fn at(&self, virtual_s: f64) -> Render {
-        let mut r = self.base.clone();
-        let status = if virtual_s >= self.done_s {
-            if self.failure.is_some() {
-                "failed"
-            } else {
-                "succeeded"
-            }
-        } else if virtual_s >= self.waiting_s {
-            "rendering"
-        } else if virtual_s >= self.planned_s {
-            "waiting"
-        } else {
-            "planned"
-        };
-        status.clone_into(&mut r.status);
-        match r.status.as_str() {
-            "succeeded" => {
-                let f = self.final_fields;
-                r.width = Some(f.width);
-                r.height = Some(f.height);
-                r.frame_rate = f.frame_rate;
-                r.duration = f.duration;
-                r.file_size = Some(f.file_size);
-            }
-            "failed" => r.error_message.clone_from(&self.failure),
-            _ => {}
-        }
-        r
-    }
-
-    fn final_render(&self) -> Render {
-        self.at(f64::INFINITY)
-    }
-}
-
-/// Renders, credits and the rate window.
-#[derive(Debug)]
-pub(crate) struct Store {
-    rng: StdRng,
-    renders: HashMap<String, RenderJob>,
-    credits: HashMap<String, u64>,
-    window: SlidingWindow,
-    created: usize,
-}
-
-impl Store {
-    pub(crate) fn new(seed: u64) -> Self {
-        Store {
-            rng: ids::rng_for(seed, "creatomate"),
-            renders: HashMap::new(),
-            credits: HashMap::new(),
-            window: SlidingWindow::new(RATE_LIMIT, RATE_WINDOW),
-            created: 0,
-        }
-    }
-
-    pub(crate) fn credits(&mut self, key: &str, initial: u64) -> u64 {
-        *self.credits.entry(key.to_owned()).or_insert(initial)
-    }
-}
-
-/// A `{hint}` error.
-pub(crate) fn hint(status: StatusCode, hint: impl Into<String>) -> Response {
-    (
-        status,
-        axum::Json(ErrorBody {
-            hint: hint.into(),
-            documentation_url: None,
-        }),
-    )
-        .into_response()
-}
-
-/// The default hint for a status.
-pub(crate) fn default_hint(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        400 => "The request is invalid.",
-        401 => "The API key is invalid. Find your project API key under Project Settings.",
-        402 => "You don't have enough credits. Please upgrade your plan or purchase credits.",
-        404 => "The resource could not be found.",
-        429 => "Too many requests. The limit is 30 requests per 10 seconds; please slow down.",
-        503 => "The service is temporarily unavailable. Please try again later.",
-        s if s >= 500 => "An internal error occurred. Please try again later.",
-        _ => "The request failed.",
-    }
-}
-
-/// 429 with `Retry-After` as seconds or an HTTP-date (`None` = no header).
-pub(crate) fn rate_limited(retry_after_s: Option<u64>, http_date: bool) -> Response {
-    let mut resp = hint(
-        StatusCode::TOO_MANY_REQUESTS,
-        default_hint(StatusCode::TOO_MANY_REQUESTS),
-    );
-    if let Some(secs) = retry_after_s {
-        let value = if http_date {
-            // HTTP-dates have 1 s resolution: round up so the wait is never shorter.
-            let at = SystemTime::now() + Duration::from_secs(secs + 1);
-            HeaderValue::from_str(&httpdate::fmt_http_date(at)).ok()
-        } else {
-            Some(HeaderValue::from(secs))
-        };
-        if let Some(v) = value {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-    }
-    resp
-}
 
 /// Auth then the per-key window: the key, or the error answer.
 fn admit(state: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {

@@ -13,20 +13,20 @@
 //! `audioUrl: ""` until each is done.
 
 mod align;
+pub(crate) mod envelope;
+pub(crate) mod store;
 mod task;
 pub mod types;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use http::HeaderMap;
 use rand::Rng;
 use rand::rngs::StdRng;
-use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -34,113 +34,21 @@ use crate::auth::{self, AuthError};
 use crate::callback;
 use crate::config::SUNO_CREDITS_PER_GENERATE;
 use crate::ids;
-use crate::inject::RequestCtx;
 use crate::ledger::JobKind;
-use crate::ratelimit::SlidingWindow;
+use crate::request_ctx::RequestCtx;
 use crate::scenario::SunoOutcome;
 use crate::state::{SimState, lock};
 use crate::text::{self, TextCtx};
 
-use self::task::{Phase, Stages, Task, TrackSeed};
-use self::types::{
-    Callback, CallbackData, Envelope, GenerateRequest, TaskCreated, TimestampedLyrics,
-};
+pub use self::store::{RATE_LIMIT, RATE_WINDOW};
 
-/// Generate calls admitted per key in any [`RATE_WINDOW`] (documented).
-pub const RATE_LIMIT: usize = 20;
-/// The generate rate-limit window (documented; real time, not scaled).
-pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+use self::envelope::{envelope_error, ok};
+use self::task::{Phase, Stages, Task, TrackSeed};
+use self::types::{Callback, CallbackData, GenerateRequest, TaskCreated, TimestampedLyrics};
 /// Models `/generate` accepts (documented list).
 pub const MODELS: &[&str] = &["V4", "V4_5", "V4_5PLUS", "V4_5ALL", "V5", "V5_5"];
 /// Extra models accepted with `suno_accept_v6_models` (UNCONFIRMED for `/generate`).
 pub const V6_MODELS: &[&str] = &["V6", "V6_WILD", "V6_MINI"];
-
-/// Tasks, credits and the rate window.
-#[derive(Debug)]
-pub(crate) struct Store {
-    rng: StdRng,
-    tasks: HashMap<String, Task>,
-    credits: HashMap<String, u64>,
-    window: SlidingWindow,
-    created: usize,
-}
-
-impl Store {
-    pub(crate) fn new(seed: u64) -> Self {
-        Store {
-            rng: ids::rng_for(seed, "suno"),
-            tasks: HashMap::new(),
-            credits: HashMap::new(),
-            window: SlidingWindow::new(RATE_LIMIT, RATE_WINDOW),
-            created: 0,
-        }
-    }
-
-    pub(crate) fn credits(&mut self, key: &str, initial: u64) -> u64 {
-        *self.credits.entry(key.to_owned()).or_insert(initial)
-    }
-
-    /// Duration of a track by id, if it exists (used by Creatomate renders).
-    pub(crate) fn track_duration(&self, audio_id: &str) -> Option<f64> {
-        self.tasks
-            .values()
-            .flat_map(|t| t.tracks.iter())
-            .find(|t| t.id == audio_id)
-            .map(|t| t.duration)
-    }
-}
-
-/// The documented meaning of an envelope code.
-pub(crate) fn code_meaning(code: u16) -> &'static str {
-    match code {
-        200 => "success",
-        400 => "Invalid parameters",
-        401 => "Unauthorized access",
-        404 => "Invalid request method or path",
-        405 => "Rate limit exceeded",
-        413 => "Theme or prompt too long",
-        429 => "The current credits are insufficient. Please top up.",
-        430 => "Your call frequency is too high. Please try again later.",
-        455 => "System maintenance",
-        500 => "Server error",
-        _ => "Error",
-    }
-}
-
-fn ok<T: Serialize>(data: T) -> Response {
-    axum::Json(Envelope {
-        code: 200,
-        msg: "success".to_owned(),
-        data: Some(data),
-    })
-    .into_response()
-}
-
-/// An envelope error: HTTP 200 + body code, or HTTP `code` when the switch is on.
-pub(crate) fn envelope_error(state: &SimState, code: u16, msg: Option<&str>) -> Response {
-    let status = if state.config().suno_errors_as_http_status {
-        StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
-    } else {
-        StatusCode::OK
-    };
-    let body = Envelope::<Value> {
-        code,
-        msg: msg.unwrap_or_else(|| code_meaning(code)).to_owned(),
-        data: None,
-    };
-    (status, axum::Json(body)).into_response()
-}
-
-/// A genuine HTTP failure (e.g. 500/503) with an envelope body.
-pub(crate) fn http_error(status: StatusCode) -> Response {
-    let code = status.as_u16();
-    let body = Envelope::<Value> {
-        code,
-        msg: code_meaning(code).to_owned(),
-        data: None,
-    };
-    (status, axum::Json(body)).into_response()
-}
 
 fn authenticate(state: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {
     auth::check(state.config(), headers).map_err(|e| {
