@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::creatomate::error as creatomate;
 use crate::fault::Fault;
+use crate::ledger::{AnswerFacts, EnvelopeCode, RateLimitMark};
 use crate::openai::error as openai;
 use crate::request_ctx::RequestCtx;
 use crate::route::{RouteId, Upstream};
@@ -83,11 +84,12 @@ pub(crate) async fn middleware(
     let started = Instant::now();
     let fault = decision.into_fault();
     let outcome = apply(&state, route, fault, req, next).await;
-    let status = match &outcome {
-        Outcome::Respond(resp) => Some(resp.status().as_u16()),
-        Outcome::Drop { .. } => None,
+    let facts = match &outcome {
+        Outcome::Respond(resp) => answer_facts(resp),
+        Outcome::Drop { .. } => AnswerFacts::default(),
     };
-    lock(&state.inner.ledger).finish_request(seq, status);
+    let status = facts.status;
+    lock(&state.inner.ledger).finish_request(seq, facts);
     tracing::info!(
         route = %route,
         attempt,
@@ -107,6 +109,17 @@ pub(crate) async fn middleware(
             }
             None => dropped_response(processed),
         },
+    }
+}
+
+/// What the ledger keeps about an answer: its status, and the marks its builder left.
+fn answer_facts(resp: &Response) -> AnswerFacts {
+    let status = resp.status().as_u16();
+    let mark = resp.extensions().get::<RateLimitMark>().map(|m| m.0);
+    AnswerFacts {
+        status: Some(status),
+        rate_limited: mark.unwrap_or(status == 429),
+        body_code: resp.extensions().get::<EnvelopeCode>().map(|c| c.0),
     }
 }
 

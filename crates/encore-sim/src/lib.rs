@@ -71,6 +71,7 @@ mod ids;
 mod inject;
 mod ledger;
 pub mod openai;
+mod outcome;
 mod ratelimit;
 mod request_ctx;
 mod route;
@@ -86,21 +87,23 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{MethodRouter, get, post};
 
-pub use crate::callback::CALLBACK_TIMEOUT;
+pub use crate::callback::{CALLBACK_RETRY_DELAY_S, CALLBACK_TIMEOUT, SUNO_CALLBACK_RETRIES};
 pub use crate::config::{
     CREATOMATE_CREDITS_PER_RENDER, ConfigError, DEFAULT_CREATOMATE_CREDITS,
     DEFAULT_CREATOMATE_UNKNOWN_TEMPLATE_STATUS, DEFAULT_SEED, DEFAULT_SUNO_CREDITS,
-    DEFAULT_SUNO_RATE_LIMIT_CODE, DEFAULT_TIME_SCALE, SUNO_CREDITS_PER_GENERATE, SimConfig,
+    DEFAULT_SUNO_RATE_LIMIT_CODE, DEFAULT_SUNO_UNKNOWN_TASK_CODE, DEFAULT_TIME_SCALE,
+    SUNO_CREDITS_PER_GENERATE, SimConfig,
 };
 pub use crate::creatomate::templates::{DEMO_TEMPLATE_ID, VERTICAL_TEMPLATE_ID};
 pub use crate::fault::{DEFAULT_RETRY_AFTER_S, DEFAULT_STALL_AFTER_BYTES, DEFAULT_STALL_MS, Fault};
 pub use crate::inject::ConnectionDropped;
-pub use crate::ledger::{BilledJob, JobKind, Ledger, RequestRecord};
-pub use crate::route::{RouteId, UnknownRoute, Upstream};
-pub use crate::scenario::{
-    CreatomateScenario, FaultRule, MixEntry, OutageWindow, RenderOutcome, Scenario, ScenarioError,
-    SunoOutcome, SunoScenario,
+pub use crate::ledger::{BilledJob, CallbackRecord, JobKind, Ledger, RequestRecord};
+pub use crate::outcome::{
+    CallbackFaults, CreatomateScenario, DEFAULT_CALLBACK_LATE_BY_S, OpenaiOutcome, OpenaiScenario,
+    RenderOutcome, SunoOutcome, SunoScenario, TimestampedLyricsOutcome,
 };
+pub use crate::route::{RouteId, UnknownRoute, Upstream};
+pub use crate::scenario::{FaultRule, MixEntry, OutageWindow, Scenario, ScenarioError};
 pub use crate::server::{RunningSim, SHUTDOWN_GRACE, serve};
 pub use crate::state::{FALLBACK_BASE_URL, SimState};
 

@@ -26,13 +26,14 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use crate::auth::{self, AuthError};
-use crate::callback;
+use crate::callback::{self, JobCallbacks, Planned};
 use crate::config::CREATOMATE_CREDITS_PER_RENDER;
 use crate::ids;
 use crate::ledger::JobKind;
+use crate::outcome::RenderOutcome;
 use crate::request_ctx::RequestCtx;
-use crate::scenario::RenderOutcome;
-use crate::state::{SimState, lock};
+use crate::route::Upstream;
+use crate::state::{NewJob, SimState, lock};
 use crate::suno;
 
 pub use self::store::{RATE_LIMIT, RATE_WINDOW};
@@ -77,15 +78,6 @@ fn bad(msg: impl Into<String>) -> Response {
     hint(StatusCode::BAD_REQUEST, msg)
 }
 
-fn virtual_since(state: &SimState, created: Instant) -> f64 {
-    let scale = state.config().time_scale;
-    if scale <= 0.0 {
-        f64::INFINITY
-    } else {
-        created.elapsed().as_secs_f64() / scale
-    }
-}
-
 /// What one render will be made from.
 struct Target {
     template: Option<Template>,
@@ -107,30 +99,45 @@ fn element_names(source: &Value) -> Vec<(String, Map<String, Value>)> {
         .unwrap_or_default()
 }
 
-/// Modification keys that match nothing: logged, never fatal.
-fn modification_warnings(source: &Value, mods: &Map<String, Value>) -> Vec<String> {
+/// What a render's `modifications` did: the keys Creatomate v1 ignores (no such element, or
+/// no such property on it) and warnings to log (never fatal).
+#[derive(Debug, Default, PartialEq)]
+struct ModificationCheck {
+    ignored: Vec<String>,
+    warnings: Vec<String>,
+}
+
+fn check_modifications(source: &Value, mods: &Map<String, Value>) -> ModificationCheck {
     let elements = element_names(source);
-    let mut warnings = Vec::new();
+    let mut check = ModificationCheck::default();
     for (key, value) in mods {
         let (element, property) = key.split_once('.').unwrap_or((key.as_str(), ""));
         match elements.iter().find(|(name, _)| name == element) {
-            None => warnings.push(format!("modification '{key}' does not match any element")),
+            None => {
+                check.ignored.push(key.clone());
+                check
+                    .warnings
+                    .push(format!("modification '{key}' does not match any element"));
+            }
             Some((_, props)) => {
                 if !property.is_empty()
                     && !props.contains_key(property)
                     && !COMMON_PROPERTIES.contains(&property)
                 {
-                    warnings.push(format!(
+                    check.ignored.push(key.clone());
+                    check.warnings.push(format!(
                         "modification '{key}': element '{element}' has no property '{property}'"
                     ));
                 }
             }
         }
         if value.is_array() || value.is_object() {
-            warnings.push(format!("modification '{key}' has a non-scalar value"));
+            check
+                .warnings
+                .push(format!("modification '{key}' has a non-scalar value"));
         }
     }
-    warnings
+    check
 }
 
 fn modification<'m>(
@@ -250,10 +257,13 @@ fn build_job(
         base_url,
     } = new;
     let src = &target.source;
-    let mods = req.modifications.clone().unwrap_or_default();
-    for warning in modification_warnings(src, &mods) {
+    let mut mods = req.modifications.clone().unwrap_or_default();
+    let check = check_modifications(src, &mods);
+    for warning in &check.warnings {
         tracing::warn!(render = %id, "{warning}");
     }
+    // Creatomate v1 ignores what matches nothing: so does the rest of the render.
+    mods.retain(|key, _| !check.ignored.contains(key));
     let format = req
         .output_format
         .clone()
@@ -339,6 +349,7 @@ fn build_job(
         waiting_s,
         done_s,
         failure,
+        ignored_modifications: check.ignored,
         final_fields: FinalFields {
             width,
             height,
@@ -384,7 +395,7 @@ pub(crate) async fn create_render(
         Ok(t) => t,
         Err(resp) => return *resp,
     };
-    let (outcomes, failure_message) = {
+    let (outcomes, failure_message, webhook_faults) = {
         let faults = lock(&state.inner.faults);
         let c = &faults.scenario().creatomate;
         (
@@ -392,6 +403,7 @@ pub(crate) async fn create_render(
             c.failure_message
                 .clone()
                 .unwrap_or_else(|| DEFAULT_FAILURE_MESSAGE.to_owned()),
+            c.callbacks.clone(),
         )
     };
     let ids: Vec<String> = state.with_ids(|rng| targets.iter().map(|_| ids::uuid(rng)).collect());
@@ -430,12 +442,36 @@ pub(crate) async fn create_render(
     };
     let mut out = Vec::with_capacity(jobs.len());
     for job in &jobs {
-        state.bill(JobKind::CreatomateRender, &job.base.id, ctx.seq);
+        let done = job.final_render();
+        state.bill(NewJob {
+            ready_after_virtual_s: job.failure.is_none().then_some(job.done_s),
+            final_status: done.status.clone(),
+            ignored_modifications: job.ignored_modifications.clone(),
+            ..NewJob::new(
+                JobKind::CreatomateRender,
+                job.base.id.clone(),
+                ctx.seq,
+                job.created,
+            )
+        });
         if state.config().callbacks
             && let Some(url) = &job.base.webhook_url
         {
-            let body = serde_json::to_value(job.final_render()).unwrap_or(Value::Null);
-            callback::post_at(url.clone(), body, job.created + state.scaled(job.done_s));
+            callback::deliver(
+                &state,
+                JobCallbacks {
+                    service: Upstream::Creatomate,
+                    job_id: job.base.id.clone(),
+                    url: url.clone(),
+                    created: job.created,
+                    planned: vec![Planned {
+                        stage: done.status.clone(),
+                        stage_virtual_s: job.done_s,
+                        body: serde_json::to_value(&done).unwrap_or(Value::Null),
+                    }],
+                    faults: webhook_faults.clone(),
+                },
+            );
         }
         out.push(job.at(0.0));
     }
@@ -452,12 +488,13 @@ pub(crate) async fn get_render(
     if let Err(resp) = admit(&state, &headers) {
         return *resp;
     }
+    let visible_after = state.config().creatomate_render_visible_after_s;
     let render = {
         let store = lock(&state.inner.creatomate);
-        store
-            .renders
-            .get(&id)
-            .map(|job| job.at(virtual_since(&state, job.created)))
+        store.renders.get(&id).and_then(|job| {
+            let elapsed = state.virtual_since(job.created);
+            (elapsed >= visible_after).then(|| job.at(elapsed))
+        })
     };
     if let Some(render) = render {
         axum::Json(render).into_response()
@@ -499,7 +536,7 @@ pub(crate) async fn get_template(
 pub(crate) fn render_ready(state: &SimState, id: &str) -> Option<bool> {
     let store = lock(&state.inner.creatomate);
     let job = store.renders.get(id)?;
-    Some(job.at(virtual_since(state, job.created)).status == "succeeded")
+    Some(job.at(state.virtual_since(job.created)).status == "succeeded")
 }
 
 #[cfg(test)]
@@ -517,9 +554,14 @@ mod tests {
             "Background.fill_color": "#000000"
         }))
         .unwrap();
-        assert!(modification_warnings(&src, &mods).is_empty());
+        assert_eq!(
+            check_modifications(&src, &mods),
+            ModificationCheck::default()
+        );
         let mods: Map<String, Value> =
             serde_json::from_value(json!({"Nope.text": "x", "Title.sparkle": 1})).unwrap();
-        assert_eq!(modification_warnings(&src, &mods).len(), 2);
+        let check = check_modifications(&src, &mods);
+        assert_eq!(check.ignored, ["Nope.text", "Title.sparkle"]);
+        assert_eq!(check.warnings.len(), 2);
     }
 }

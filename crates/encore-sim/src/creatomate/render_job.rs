@@ -13,6 +13,8 @@ pub(crate) struct RenderJob {
     pub(crate) waiting_s: f64,
     pub(crate) done_s: f64,
     pub(crate) failure: Option<String>,
+    /// `modifications` keys that matched nothing (ignored, as Creatomate v1 does).
+    pub(crate) ignored_modifications: Vec<String>,
     pub(crate) final_fields: FinalFields,
 }
 

@@ -6,10 +6,11 @@ use std::time::Duration;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, StatusCode};
 
+use super::store::{RATELIMIT_REQUESTS, ratelimit_headers};
 use super::types::{ApiError, ErrorResponse};
-use super::usage::{RATELIMIT_REQUESTS, ratelimit_headers};
 use crate::fault::DEFAULT_RETRY_AFTER_S;
 use crate::ids;
+use crate::ledger::RateLimitMark;
 use crate::state::SimState;
 use crate::timefmt;
 
@@ -133,17 +134,21 @@ pub(crate) fn rate_limit_error(
             HeaderValue::from(ms),
         );
     }
+    resp.extensions_mut().insert(RateLimitMark(true));
     resp
 }
 
 /// 429 `insufficient_quota`: no `Retry-After` (waiting does not help).
 pub(crate) fn insufficient_quota(state: &SimState) -> Response {
-    api_error(
+    let mut resp = api_error(
         state,
         StatusCode::TOO_MANY_REQUESTS,
         "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
         "insufficient_quota",
         None,
         Some("insufficient_quota"),
-    )
+    );
+    // a 429, but not a rate limit: the account is out of money
+    resp.extensions_mut().insert(RateLimitMark(false));
+    resp
 }

@@ -9,8 +9,9 @@
 //! Every answer carries `x-request-id` and the six `x-ratelimit-*` headers.
 
 pub(crate) mod error;
+mod shape;
+pub(crate) mod store;
 pub mod types;
-pub(crate) mod usage;
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -23,21 +24,23 @@ use tokio::time::Instant;
 use crate::auth::{self, AuthError};
 use crate::ids;
 use crate::ledger::JobKind;
+use crate::outcome::OpenaiOutcome;
 use crate::request_ctx::RequestCtx;
 use crate::schema_gen;
-use crate::state::{SimState, lock};
+use crate::state::{NewJob, SimState, lock};
 use crate::text::{self, TextCtx};
 use crate::timefmt;
 
 use self::types::{
-    IncompleteDetails, InputTokensDetails, OutputContent, OutputItem, OutputMessage,
-    OutputTokensDetails, ResponseObject, TextConfig, TextFormat, Usage,
+    InputTokensDetails, OutputTokensDetails, ResponseObject, TextConfig, TextFormat, Usage,
 };
 
-pub use self::usage::{RATELIMIT_REQUESTS, RATELIMIT_TOKENS};
+pub use self::shape::{INVALID_PROMPT_MESSAGE, REFUSAL_TEXT, SERVER_ERROR_MESSAGE};
+pub use self::store::{RATELIMIT_REQUESTS, RATELIMIT_TOKENS};
 
 use self::error::{api_error, invalid, request_id};
-use self::usage::ratelimit_headers;
+use self::shape::{ItemIds, tokens};
+use self::store::ratelimit_headers;
 
 fn mask_key(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
@@ -401,10 +404,6 @@ fn validate_text(
     }
 }
 
-fn tokens(chars: usize) -> u64 {
-    (chars as u64).div_ceil(4).max(1)
-}
-
 /// `POST /v1/responses`.
 pub(crate) async fn create_response(
     State(state): State<SimState>,
@@ -495,7 +494,7 @@ pub(crate) async fn create_response(
         lower.contains("in korean") || text::has_hangul(&all_text)
     };
     let format = request.text.as_ref().and_then(|t| t.format.clone());
-    let mut output = match &format {
+    let output = match &format {
         Some(TextFormat::JsonSchema { schema, .. }) => {
             schema_gen::generate(schema, &mut rng, &tctx).to_string()
         }
@@ -515,28 +514,37 @@ pub(crate) async fn create_response(
         }
     };
 
-    let mut status = "completed";
-    let mut incomplete = None;
-    let mut output_tokens = tokens(output.chars().count());
-    if let Some(max) = request.max_output_tokens
-        && output_tokens > max
-    {
-        output = output.chars().take((max * 4) as usize).collect();
-        output_tokens = max;
-        status = "incomplete";
-        incomplete = Some(IncompleteDetails {
-            reason: "max_output_tokens".into(),
-        });
-    }
-    let input_tokens = tokens(all_text.chars().count()) + 8;
-    let total_tokens = input_tokens + output_tokens;
-
+    let outcomes = lock(&state.inner.faults).scenario().openai.outcomes.clone();
+    let outcome = {
+        let mut store = lock(&state.inner.openai);
+        let outcome = outcomes.get(store.created).copied().unwrap_or_default();
+        store.created += 1;
+        outcome
+    };
     let (resp_id, msg_id) = state.with_ids(|rng| {
         (
             format!("resp_{}", ids::hex(rng, 48)),
             format!("msg_{}", ids::hex(rng, 48)),
         )
     });
+    let reasoning_id = if outcome == OpenaiOutcome::Reasoning {
+        state.with_ids(|rng| format!("rs_{}", ids::hex(rng, 48)))
+    } else {
+        String::new()
+    };
+    let shaped = shape::shape(
+        outcome,
+        output,
+        request.max_output_tokens,
+        ItemIds {
+            message: msg_id,
+            reasoning: reasoning_id,
+        },
+    );
+    let status = shaped.status;
+    let input_tokens = tokens(all_text.chars().count()) + 8;
+    let output_tokens = shaped.output_tokens;
+    let total_tokens = input_tokens + output_tokens;
     let now = timefmt::unix_secs(SimState::wall_now());
     let response = ResponseObject {
         id: resp_id.clone(),
@@ -544,22 +552,12 @@ pub(crate) async fn create_response(
         created_at: now,
         status: status.into(),
         completed_at: (status == "completed").then_some(now),
-        error: None,
-        incomplete_details: incomplete,
+        error: shaped.error,
+        incomplete_details: shaped.incomplete,
         instructions: request.instructions.clone().map(Value::String),
         max_output_tokens: request.max_output_tokens,
         model: request.model.clone(),
-        output: vec![OutputItem::Message(OutputMessage {
-            id: msg_id,
-            status: status.into(),
-            role: "assistant".into(),
-            content: vec![OutputContent::OutputText {
-                text: output,
-                annotations: Vec::new(),
-                logprobs: Some(Vec::new()),
-            }],
-            phase: None,
-        })],
+        output: shaped.output,
         parallel_tool_calls: Some(true),
         previous_response_id: None,
         reasoning: Some(json!({ "effort": null, "summary": null })),
@@ -581,7 +579,7 @@ pub(crate) async fn create_response(
             },
             output_tokens,
             output_tokens_details: OutputTokensDetails {
-                reasoning_tokens: 0,
+                reasoning_tokens: shaped.reasoning_tokens,
             },
             total_tokens,
         }),
@@ -589,10 +587,21 @@ pub(crate) async fn create_response(
         metadata: Some(request.metadata.clone().unwrap_or_default()),
         extra: serde_json::Map::new(),
     };
-    state.bill(JobKind::OpenaiResponse, &resp_id, ctx.seq);
+    state.bill(NewJob {
+        ready_after_virtual_s: (status == "completed").then_some(0.0),
+        final_status: status.to_owned(),
+        store: request.store,
+        max_output_tokens: request.max_output_tokens,
+        ..NewJob::new(
+            JobKind::OpenaiResponse,
+            resp_id.clone(),
+            ctx.seq,
+            Instant::now(),
+        )
+    });
     let (used_requests, used_tokens) =
         lock(&state.inner.openai).record(&key, total_tokens, Instant::now());
-    tracing::debug!(key = %auth::key_tag(&key), id = %resp_id, "openai response created");
+    tracing::debug!(key = %auth::key_tag(&key), id = %resp_id, ?outcome, "openai response created");
     let mut resp = (StatusCode::OK, axum::Json(response)).into_response();
     let h = resp.headers_mut();
     h.insert(HeaderName::from_static("x-request-id"), request_id(&state));

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::types::Envelope;
+use crate::ledger::{EnvelopeCode, RateLimitMark};
 use crate::state::SimState;
 
 /// The documented meaning of an envelope code.
@@ -26,13 +27,16 @@ pub(crate) fn code_meaning(code: u16) -> &'static str {
     }
 }
 
+/// A success envelope `{code: 200, msg: "success", data}`.
 pub(crate) fn ok<T: Serialize>(data: T) -> Response {
-    axum::Json(Envelope {
+    let mut resp = axum::Json(Envelope {
         code: 200,
         msg: "success".to_owned(),
         data: Some(data),
     })
-    .into_response()
+    .into_response();
+    resp.extensions_mut().insert(EnvelopeCode(200));
+    resp
 }
 
 /// An envelope error: HTTP 200 + body code, or HTTP `code` when the switch is on.
@@ -47,7 +51,12 @@ pub(crate) fn envelope_error(state: &SimState, code: u16, msg: Option<&str>) -> 
         msg: msg.unwrap_or_else(|| code_meaning(code)).to_owned(),
         data: None,
     };
-    (status, axum::Json(body)).into_response()
+    let mut resp = (status, axum::Json(body)).into_response();
+    resp.extensions_mut().insert(EnvelopeCode(code));
+    // 405/430 refuse for rate limiting; 429 means insufficient credits, even as an HTTP 429.
+    resp.extensions_mut()
+        .insert(RateLimitMark(matches!(code, 405 | 430)));
+    resp
 }
 
 /// A genuine HTTP failure (e.g. 500/503) with an envelope body.
@@ -58,5 +67,7 @@ pub(crate) fn http_error(status: StatusCode) -> Response {
         msg: code_meaning(code).to_owned(),
         data: None,
     };
-    (status, axum::Json(body)).into_response()
+    let mut resp = (status, axum::Json(body)).into_response();
+    resp.extensions_mut().insert(EnvelopeCode(code));
+    resp
 }

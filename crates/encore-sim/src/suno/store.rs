@@ -23,6 +23,8 @@ pub(crate) struct Store {
     pub(crate) window: SlidingWindow,
     /// Tasks created so far (indexes `[suno] outcomes`).
     pub(crate) created: usize,
+    /// Timestamped-lyrics answers with data so far (indexes `[suno] timestamped_lyrics`).
+    pub(crate) lyrics_answered: usize,
 }
 
 impl Store {
@@ -33,6 +35,7 @@ impl Store {
             credits: HashMap::new(),
             window: SlidingWindow::new(RATE_LIMIT, RATE_WINDOW),
             created: 0,
+            lyrics_answered: 0,
         }
     }
 

@@ -131,6 +131,7 @@ async fn failures_carry_error_message() {
         creatomate: encore_sim::CreatomateScenario {
             outcomes: vec![RenderOutcome::Failed],
             failure_message: Some("boom".into()),
+            ..encore_sim::CreatomateScenario::default()
         },
         ..Scenario::default()
     };

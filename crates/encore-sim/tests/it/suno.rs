@@ -70,18 +70,41 @@ async fn task_lifecycle_on_virtual_time() {
     let param: Value = serde_json::from_str(&i.param).expect("param is a JSON string");
     assert_eq!(param["title"], "Happy Paws");
 
-    let mut seen = vec![i.status];
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+    // Poll every virtual second and note when each thing first appears.
+    let mut seen = vec![(i.status, 0)];
+    let mut first_at = std::collections::BTreeMap::new();
+    let start = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = start.elapsed().as_secs();
         let i = info(&router, &task).await;
-        if seen.last() != Some(&i.status) {
-            seen.push(i.status.clone());
+        if seen.last().map(|(s, _)| s) != Some(&i.status) {
+            seen.push((i.status.clone(), now));
         }
-        if i.status == "FIRST_SUCCESS" {
-            let tracks = i.response.as_ref().unwrap().suno_data.clone();
-            assert_eq!(tracks.len(), 2);
-            assert!(!tracks[0].audio_url.is_empty());
-            assert!(tracks[1].audio_url.is_empty());
+        let tracks = i
+            .response
+            .as_ref()
+            .map(|r| r.suno_data.clone())
+            .unwrap_or_default();
+        for (n, t) in tracks.iter().enumerate() {
+            if !t.stream_audio_url.is_empty() {
+                first_at.entry(format!("stream{n}")).or_insert(now);
+            }
+            if t.audio_url.is_empty() {
+                assert!(t.duration.is_none());
+            } else {
+                first_at.entry(format!("audio{n}")).or_insert(now);
+                assert!(
+                    t.duration.is_some(),
+                    "a downloadable track has its duration"
+                );
+            }
+        }
+        if i.status == "FIRST_SUCCESS" && !first_at.contains_key("audio0") {
+            assert!(
+                tracks.iter().all(|t| t.audio_url.is_empty()),
+                "FIRST_SUCCESS streams before any file exists"
+            );
         }
         if i.status == "SUCCESS" {
             let tracks = i.response.unwrap().suno_data;
@@ -102,14 +125,37 @@ async fn task_lifecycle_on_virtual_time() {
             assert_ne!(tracks[0].id, tracks[1].id);
             break;
         }
+        assert!(now < 200, "no SUCCESS after {now} s: {seen:?}");
     }
+    let statuses: Vec<&str> = seen.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(
-        seen,
+        statuses,
         ["PENDING", "TEXT_SUCCESS", "FIRST_SUCCESS", "SUCCESS"]
     );
-    let elapsed = state.elapsed().as_secs();
-    assert!((140..=180).contains(&elapsed), "{elapsed}");
-    assert_eq!(state.ledger().suno_tasks, 1);
+    let at = |k: &str| first_at[k];
+    let status_at = |k: &str| seen.iter().find(|(s, _)| s == k).unwrap().1;
+    // documented: stream URL in ~30–40 s, downloadable file in ~2–3 min
+    assert!((15..=31).contains(&status_at("TEXT_SUCCESS")), "{seen:?}");
+    assert!((30..=41).contains(&at("stream0")), "{first_at:?}");
+    assert_eq!(at("stream0"), status_at("FIRST_SUCCESS"));
+    assert!(at("stream1") >= at("stream0") && at("stream1") <= at("stream0") + 6);
+    assert!((120..=136).contains(&at("audio0")), "{first_at:?}");
+    assert!(at("audio1") >= at("audio0") + 29, "{first_at:?}");
+    assert_eq!(at("audio1"), status_at("SUCCESS"));
+    assert!((150..=181).contains(&status_at("SUCCESS")), "{seen:?}");
+    let ledger = state.ledger();
+    assert_eq!(ledger.suno_tasks, 1);
+    let job = ledger.job(&task).unwrap();
+    assert_eq!(job.final_status, "SUCCESS");
+    let ready = job.ready_after_virtual_s.unwrap();
+    assert!(
+        ready <= status_at("SUCCESS") as f64 && (status_at("SUCCESS") as f64) < ready + 1.0 + 1e-9,
+        "ready after {ready} s, seen at {seen:?}"
+    );
+    let ready_virtual = job.ready_virtual_s.unwrap() - job.created_virtual_s.unwrap();
+    assert!((ready_virtual - ready).abs() < 1e-6, "{job:?}");
+    let ready_ms = job.ready_at_ms.unwrap() - job.at_ms;
+    assert!(ready_ms.abs_diff((ready * 1000.0) as u64) <= 1, "{job:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -363,6 +409,7 @@ async fn scenario_outcomes_end_tasks() {
                 SunoOutcome::SkipStages,
                 SunoOutcome::CreateTaskFailed,
             ],
+            ..SunoScenario::default()
         },
         ..Scenario::default()
     };

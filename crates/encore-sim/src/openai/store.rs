@@ -1,4 +1,5 @@
-//! Per-key usage behind the `x-ratelimit-*` headers (advertised, not enforced).
+//! OpenAI's server-side state: per-key usage behind the `x-ratelimit-*` headers
+//! (advertised, not enforced) and the count of responses created.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -14,13 +15,16 @@ pub const RATELIMIT_REQUESTS: u64 = 5_000;
 pub const RATELIMIT_TOKENS: u64 = 2_000_000;
 const WINDOW: Duration = Duration::from_secs(60);
 
-/// Per-key usage for the `x-ratelimit-*` headers (advertised, not enforced).
+/// Per-key usage and the responses created so far.
 #[derive(Debug, Default)]
-pub(crate) struct Usage {
+pub(crate) struct Store {
     usage: HashMap<String, VecDeque<(Instant, u64)>>,
+    /// Responses created so far (indexes `[openai] outcomes`).
+    pub(crate) created: usize,
 }
 
-impl Usage {
+impl Store {
+    /// Records a response's tokens: (requests, tokens) used in the last minute.
     pub(crate) fn record(&mut self, key: &str, tokens: u64, now: Instant) -> (u64, u64) {
         let q = self.usage.entry(key.to_owned()).or_default();
         while q
