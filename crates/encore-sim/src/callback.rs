@@ -3,7 +3,8 @@
 //! [`CallbackFaults`], each recorded in the ledger as a
 //! [`CallbackRecord`](crate::CallbackRecord).
 //!
-//! One task per job delivers its callbacks in order, never blocking a handler. Each POST
+//! One task per job delivers its callbacks in order, never blocking a handler; a stopped
+//! server cancels the deliveries still due. Each POST
 //! has a [`CALLBACK_TIMEOUT`] (real time). Suno retries a failed delivery (an error or a
 //! non-2xx answer) up to [`SUNO_CALLBACK_RETRIES`] times, [`CALLBACK_RETRY_DELAY_S`] virtual
 //! seconds apart, and then sends that task no more callbacks ("if 3 consecutive retries
@@ -192,10 +193,14 @@ async fn run(
     mut queue: Vec<Delivery>,
     retries: u32,
 ) {
+    let mut server_stopped = state.inner.callbacks_stopped.subscribe();
     let mut stopped = false;
     while !queue.is_empty() {
         let send = queue.remove(0);
-        tokio::time::sleep_until(created + state.scaled(send.due_s)).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(created + state.scaled(send.due_s)) => {}
+            _ = server_stopped.wait_for(|s| *s) => return,
+        }
         let mut record = CallbackRecord {
             seq: 0,
             service,

@@ -22,9 +22,18 @@
 //! - [`serve`] binds `127.0.0.1:<port>` (0 = a free port) and returns a [`RunningSim`].
 //! - [`Scenario`] says which [`Fault`]s each route ([`RouteId`]) suffers: a sequence
 //!   ("the 1st and 2nd calls fail like X, then normal"), a seeded probability mix, an
-//!   outage window; `calm`, `flaky`, `outage` and `hostile` ship ([`Scenario::named`]).
-//! - The [`Ledger`] records every request (route, attempt, fault) and every billed job, so
-//!   tests can prove "no duplicate billed job" from the server's side.
+//!   outage window; how the *n*th OpenAI response, Suno task or Creatomate render ends
+//!   ([`OpenaiOutcome`], [`SunoOutcome`], [`RenderOutcome`]); how loose the *n*th
+//!   timestamped-lyrics answer is ([`TimestampedLyricsOutcome`]); and how hostile callback
+//!   delivery is ([`CallbackFaults`]: duplicate, out of order, late, dropped). `calm`,
+//!   `flaky`, `outage` and `hostile` ship ([`Scenario::named`]).
+//! - Suno callbacks (`callBackUrl`, stages `text`, `first`, `complete` or `error`) and
+//!   Creatomate webhooks (`webhook_url`, once, on success or failure) are POSTed at the
+//!   virtual instants their stages happen.
+//! - The [`Ledger`] records every request (route, attempt, fault, rate-limit refusal), every
+//!   billed job with its exact ready time, and every callback attempt, so tests can prove
+//!   "no duplicate billed job", "no rate-limit refusal" or "every callback answered 200"
+//!   from the server's side, and benchmarks can compute an ideal makespan.
 //!
 //! # Example
 //!
@@ -56,7 +65,22 @@
 //! `createTime` is a string (`suno_create_time_as_number`), `/generate` rejects V6 models
 //! (`suno_accept_v6_models`), Creatomate 429s carry no `Retry-After`
 //! (`creatomate_retry_after`), an unknown Creatomate template is a 404
-//! (`creatomate_unknown_template_status = 400`).
+//! (`creatomate_unknown_template_status = 400`), an unknown Suno task id is body code 400
+//! "Invalid parameters" (`suno_unknown_task_code = 404`), a CALLBACK_EXCEPTION reported
+//! before the audio exists stays the status (`suno_callback_exception_recovers`), and a
+//! just-created task or render is visible at once (`suno_task_visible_after_s`,
+//! `creatomate_render_visible_after_s`: for that long it answers exactly like an unknown
+//! id — Suno's unknown-task envelope, Creatomate's HTTP 404 `{hint}`).
+//!
+//! Where no switch is worth having, the simulator picks one plausible behaviour: Suno
+//! retries a failed callback [`SUNO_CALLBACK_RETRIES`] times,
+//! [`CALLBACK_RETRY_DELAY_S`] virtual seconds apart, then stops sending that task's
+//! callbacks (the docs: "if 3 consecutive retries fail, the system will stop sending
+//! callbacks"; the delay is not documented); Creatomate tries a webhook once (no retry
+//! policy is documented); the `first` callback lists the tracks as `record-info` does at
+//! that moment (stream URLs, `audio_url: ""`); a modification that names no element, or
+//! no property of the named element, is ignored (Creatomate v1) and listed in the
+//! ledger's [`BilledJob::ignored_modifications`].
 
 #![warn(missing_docs)]
 

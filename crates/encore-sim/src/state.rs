@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 use rand::rngs::StdRng;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::{ConfigError, SimConfig};
@@ -72,6 +73,8 @@ pub(crate) struct Inner {
     pub(crate) suno: Mutex<SunoStore>,
     pub(crate) creatomate: Mutex<CreatomateStore>,
     pub(crate) bound_base: Mutex<Option<String>>,
+    /// Set when the server stops: pending callbacks are not sent any more.
+    pub(crate) callbacks_stopped: watch::Sender<bool>,
 }
 
 /// Locks a mutex, ignoring poisoning (a panicking handler must not wedge the simulator).
@@ -116,6 +119,7 @@ impl SimState {
             suno: Mutex::new(SunoStore::new(seed)),
             creatomate: Mutex::new(CreatomateStore::new(seed)),
             bound_base: Mutex::new(None),
+            callbacks_stopped: watch::Sender::new(false),
             start: Instant::now(),
             config,
         };
@@ -180,6 +184,11 @@ impl SimState {
 
     pub(crate) fn at_ms(&self) -> u64 {
         self.elapsed().as_millis() as u64
+    }
+
+    /// Cancels every pending callback (called when the server stops).
+    pub(crate) fn stop_callbacks(&self) {
+        self.inner.callbacks_stopped.send_replace(true);
     }
 
     pub(crate) fn set_bound(&self, addr: SocketAddr) {

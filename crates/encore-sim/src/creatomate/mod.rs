@@ -1,13 +1,19 @@
 //! Creatomate v1: `POST /v1/renders` (202, an array), `GET /v1/renders/{id}`,
-//! `GET /v1/templates`, `GET /v1/templates/{id}`.
+//! `GET /v1/templates`, `GET /v1/templates/{id}` (with the RenderScript `source` and its
+//! named elements, so a client can check its element names for free).
 //!
 //! Bearer auth (401), 30 requests per 10 s per key across all four endpoints (429, with
 //! `Retry-After` only when [`SimConfig::creatomate_retry_after`](crate::SimConfig) is set),
 //! credits per key (402), `{hint}` error bodies. An unknown `template_id` answers 404
 //! (switch: [`SimConfig::creatomate_unknown_template_status`](crate::SimConfig)).
-//! Renders run planned (1–3 s) → waiting (2–5 s) → rendering → succeeded (~40 s virtual),
-//! or failed with `error_message` (scenario `[creatomate] outcomes`, or an `Audio.source`
-//! that is not an http(s) URL).
+//! Renders run planned (1–3 s) → waiting (2–5 s) → rendering → succeeded (30–50 s
+//! virtual), or failed with `error_message` (scenario `[creatomate] outcomes`, or an
+//! `Audio.source` that is not an http(s) URL). Modifications that match no element (or no
+//! property of the named element) are accepted and ignored, as by Creatomate v1; the
+//! ledger lists them per render. A render's `webhook_url` gets the final render object
+//! (with `metadata`) once, when it succeeds or fails. An unknown render id, and a render
+//! younger than [`SimConfig::creatomate_render_visible_after_s`](crate::SimConfig), answer
+//! HTTP 404 `{hint}`.
 
 pub(crate) mod error;
 mod render_job;
