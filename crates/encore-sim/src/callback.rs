@@ -7,7 +7,7 @@
 //! server cancels the deliveries still due. Each POST
 //! has a [`CALLBACK_TIMEOUT`] (real time). Suno retries a failed delivery (an error or a
 //! non-2xx answer) up to [`SUNO_CALLBACK_RETRIES`] times, [`CALLBACK_RETRY_DELAY_S`] virtual
-//! seconds apart, and then sends that task no more callbacks ("if 3 consecutive retries
+//! seconds apart, and then deliveries that task no more callbacks ("if 3 consecutive retries
 //! fail, the system will stop sending callbacks"); Creatomate documents no retries, so a
 //! webhook is tried once. Only plain `http://` URLs are delivered (the simulator has no TLS
 //! client): deliveries to other URLs are recorded with an error and not retried.
@@ -77,17 +77,17 @@ struct Delivery {
     dropped: bool,
 }
 
-/// Applies the faults to a job's planned callbacks: the sends in delivery order. Draws four
-/// numbers per callback (drop, late, out of order, duplicate) whatever their probabilities,
-/// so changing one probability does not reshuffle the others.
+/// Applies the faults to a job's planned callbacks: the deliveries, in the order they go
+/// out. Draws four numbers per callback (drop, late, out of order, duplicate) whatever their
+/// probabilities, so changing one probability does not reshuffle the others.
 fn schedule(planned: Vec<Planned>, faults: &CallbackFaults, rng: &mut impl Rng) -> Vec<Delivery> {
-    let mut sends: Vec<Delivery> = Vec::with_capacity(planned.len());
+    let mut deliveries: Vec<Delivery> = Vec::with_capacity(planned.len());
     let mut duplicate = Vec::with_capacity(planned.len());
     for (i, p) in planned.into_iter().enumerate() {
         let draws: [f64; 4] = [rng.random(), rng.random(), rng.random(), rng.random()];
         let dropped = draws[0] < faults.drop;
         let late = !dropped && draws[1] < faults.late;
-        sends.push(Delivery {
+        deliveries.push(Delivery {
             due_s: p.stage_virtual_s + if late { faults.late_by_s } else { 0.0 },
             rank: i as f64,
             stage: p.stage,
@@ -103,30 +103,30 @@ fn schedule(planned: Vec<Planned>, faults: &CallbackFaults, rng: &mut impl Rng) 
     }
     // Hold each out-of-order callback until just after the next one (from the last back,
     // so a chain of them keeps its reversed order); the last one has no successor.
-    let n = sends.len();
+    let n = deliveries.len();
     for i in (0..n).rev() {
-        if !sends[i].out_of_order {
+        if !deliveries[i].out_of_order {
             continue;
         }
         if i + 1 == n {
-            sends[i].out_of_order = false;
+            deliveries[i].out_of_order = false;
             continue;
         }
-        let (due, rank) = (sends[i + 1].due_s, sends[i + 1].rank);
-        sends[i].due_s = sends[i].due_s.max(due);
-        sends[i].rank = rank + 0.5;
+        let (due, rank) = (deliveries[i + 1].due_s, deliveries[i + 1].rank);
+        deliveries[i].due_s = deliveries[i].due_s.max(due);
+        deliveries[i].rank = rank + 0.5;
     }
-    let mut order: Vec<(Delivery, bool)> = sends.into_iter().zip(duplicate).collect();
+    let mut order: Vec<(Delivery, bool)> = deliveries.into_iter().zip(duplicate).collect();
     order.sort_by(|(a, _), (b, _)| a.due_s.total_cmp(&b.due_s).then(a.rank.total_cmp(&b.rank)));
     let mut out = Vec::with_capacity(order.len() * 2);
-    for (send, dup) in order {
+    for (delivery, dup) in order {
         if dup {
-            let mut copy = send.clone();
+            let mut copy = delivery.clone();
             copy.copy = 2;
-            out.push(send);
+            out.push(delivery);
             out.push(copy);
         } else {
-            out.push(send);
+            out.push(delivery);
         }
     }
     out
@@ -141,7 +141,7 @@ pub(crate) fn deliver(state: &SimState, job: JobCallbacks) {
         Upstream::Openai => "callbacks.openai",
     };
     let mut rng = ids::rng_for_content(state.config().seed, label, job.job_id.as_bytes());
-    let sends = schedule(job.planned, &job.faults, &mut rng);
+    let deliveries = schedule(job.planned, &job.faults, &mut rng);
     let retries = match job.service {
         Upstream::Suno => SUNO_CALLBACK_RETRIES,
         Upstream::Creatomate | Upstream::Openai => 0,
@@ -153,7 +153,7 @@ pub(crate) fn deliver(state: &SimState, job: JobCallbacks) {
         job.job_id,
         job.created,
         target,
-        sends,
+        deliveries,
         retries,
     ));
 }
@@ -196,30 +196,30 @@ async fn run(
     let mut server_stopped = state.inner.callbacks_stopped.subscribe();
     let mut stopped = false;
     while !queue.is_empty() {
-        let send = queue.remove(0);
+        let delivery = queue.remove(0);
         tokio::select! {
-            () = tokio::time::sleep_until(created + state.scaled(send.due_s)) => {}
+            () = tokio::time::sleep_until(created + state.scaled(delivery.due_s)) => {}
             _ = server_stopped.wait_for(|s| *s) => return,
         }
         let mut record = CallbackRecord {
             seq: 0,
             service,
             job_id: job_id.clone(),
-            stage: send.stage.clone(),
+            stage: delivery.stage.clone(),
             path: target.path.clone(),
-            copy: send.copy,
-            attempt: send.attempt,
-            late: send.late,
-            out_of_order: send.out_of_order,
-            dropped: send.dropped || stopped,
-            stage_virtual_s: send.stage_virtual_s,
+            copy: delivery.copy,
+            attempt: delivery.attempt,
+            late: delivery.late,
+            out_of_order: delivery.out_of_order,
+            dropped: delivery.dropped || stopped,
+            stage_virtual_s: delivery.stage_virtual_s,
             at_ms: state.at_ms(),
             status: None,
             error: None,
         };
-        if send.dropped || stopped {
+        if delivery.dropped || stopped {
             record.error = Some(
-                if send.dropped {
+                if delivery.dropped {
                     "dropped by the scenario"
                 } else {
                     "not sent: Suno stops sending callbacks after a callback's retries failed"
@@ -239,21 +239,24 @@ async fn run(
         };
         let seq = lock(&state.inner.ledger).start_callback(record);
         let (status, error) =
-            match tokio::time::timeout(CALLBACK_TIMEOUT, post(uri, &send.body)).await {
+            match tokio::time::timeout(CALLBACK_TIMEOUT, post(uri, &delivery.body)).await {
                 Ok(Ok(status)) => (Some(status.as_u16()), None),
                 Ok(Err(e)) => (None, Some(e.to_string())),
                 Err(_) => (None, Some("timed out".to_owned())),
             };
-        tracing::debug!(?service, job = %job_id, stage = %send.stage, ?status, ?error, "callback attempt");
+        tracing::debug!(
+            ?service, job = %job_id, stage = %delivery.stage, ?status, ?error,
+            "callback attempt"
+        );
         lock(&state.inner.ledger).finish_callback(seq, status, error);
         let failed = !status.is_some_and(|s| (200..300).contains(&s));
         if failed && retries > 0 {
-            if send.attempt <= retries {
+            if delivery.attempt <= retries {
                 let due_s = state.virtual_since(created).min(1e12) + CALLBACK_RETRY_DELAY_S;
                 let retry = Delivery {
-                    due_s: due_s.max(send.due_s),
-                    attempt: send.attempt + 1,
-                    ..send
+                    due_s: due_s.max(delivery.due_s),
+                    attempt: delivery.attempt + 1,
+                    ..delivery
                 };
                 let at = queue.partition_point(|s| s.due_s <= retry.due_s);
                 queue.insert(at, retry);
@@ -305,22 +308,28 @@ mod tests {
             .collect()
     }
 
-    fn stages(sends: &[Delivery]) -> Vec<(&str, u32)> {
-        sends.iter().map(|s| (s.stage.as_str(), s.copy)).collect()
+    fn stages(deliveries: &[Delivery]) -> Vec<(&str, u32)> {
+        deliveries
+            .iter()
+            .map(|s| (s.stage.as_str(), s.copy))
+            .collect()
     }
 
     #[test]
     fn no_faults_keeps_stage_order_and_times() {
-        let sends = schedule(
+        let deliveries = schedule(
             planned(),
             &CallbackFaults::default(),
             &mut StdRng::seed_from_u64(1),
         );
-        assert_eq!(stages(&sends), [("text", 1), ("first", 1), ("complete", 1)]);
-        let dues: Vec<f64> = sends.iter().map(|s| s.due_s).collect();
+        assert_eq!(
+            stages(&deliveries),
+            [("text", 1), ("first", 1), ("complete", 1)]
+        );
+        let dues: Vec<f64> = deliveries.iter().map(|s| s.due_s).collect();
         assert_eq!(dues, [20.0, 35.0, 160.0]);
         assert!(
-            sends
+            deliveries
                 .iter()
                 .all(|s| !s.late && !s.dropped && !s.out_of_order)
         );
@@ -348,11 +357,17 @@ mod tests {
             out_of_order: 1.0,
             ..CallbackFaults::default()
         };
-        let sends = schedule(planned(), &ooo, rng);
+        let deliveries = schedule(planned(), &ooo, rng);
         // each one waits for the next: the reverse order, all at the last stage's time
-        assert_eq!(stages(&sends), [("complete", 1), ("first", 1), ("text", 1)]);
-        assert!(sends.iter().all(|s| (s.due_s - 160.0).abs() < 1e-9));
-        assert!(!sends[0].out_of_order, "the last callback has no successor");
+        assert_eq!(
+            stages(&deliveries),
+            [("complete", 1), ("first", 1), ("text", 1)]
+        );
+        assert!(deliveries.iter().all(|s| (s.due_s - 160.0).abs() < 1e-9));
+        assert!(
+            !deliveries[0].out_of_order,
+            "the last callback has no successor"
+        );
         let late = CallbackFaults {
             late: 1.0,
             late_by_s: 5.0,
@@ -369,9 +384,9 @@ mod tests {
             late: 1.0,
             ..CallbackFaults::default()
         };
-        let sends = schedule(planned(), &drop, rng);
-        assert_eq!(sends.len(), 3, "a dropped callback is not duplicated");
-        assert!(sends.iter().all(|s| s.dropped && !s.late));
+        let deliveries = schedule(planned(), &drop, rng);
+        assert_eq!(deliveries.len(), 3, "a dropped callback is not duplicated");
+        assert!(deliveries.iter().all(|s| s.dropped && !s.late));
     }
 
     #[test]
@@ -383,11 +398,11 @@ mod tests {
         };
         let mut found = false;
         for seed in 0..200 {
-            let sends = schedule(planned(), &faults, &mut StdRng::seed_from_u64(seed));
-            let flags: Vec<bool> = sends.iter().map(|s| s.out_of_order).collect();
-            if stages(&sends) == [("first", 1), ("text", 1), ("complete", 1)] {
+            let deliveries = schedule(planned(), &faults, &mut StdRng::seed_from_u64(seed));
+            let flags: Vec<bool> = deliveries.iter().map(|s| s.out_of_order).collect();
+            if stages(&deliveries) == [("first", 1), ("text", 1), ("complete", 1)] {
                 assert_eq!(flags, [false, true, false]);
-                assert!((sends[1].due_s - 35.0).abs() < 1e-9);
+                assert!((deliveries[1].due_s - 35.0).abs() < 1e-9);
                 found = true;
             }
         }

@@ -36,7 +36,8 @@ pub struct RequestRecord {
     /// Whether the answer refused the call for rate limiting: an HTTP 429 (except OpenAI's
     /// `insufficient_quota` and Suno's insufficient-credits code mirrored into the status),
     /// or a Suno envelope with body code 405 or 430 — whether the simulator's own limiter
-    /// or a scripted fault answered (`fault` tells which).
+    /// or a scripted fault answered (`fault` tells which). A scripted `status` fault counts
+    /// by its HTTP status alone (its body is not inspected).
     #[serde(default)]
     pub rate_limited: bool,
     /// The Suno envelope `code` of the answer (Suno routes; `None` elsewhere or when the

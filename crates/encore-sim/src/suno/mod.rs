@@ -426,13 +426,13 @@ pub(crate) async fn timestamped_lyrics(
             );
         }
         let t = &task.tracks[index];
-        let answer = (t.prompt.clone(), t.duration, task.instrumental);
+        let (lyrics, duration, instrumental) = (t.prompt.clone(), t.duration, task.instrumental);
         let shape = shapes
             .get(store.lyrics_answered)
             .copied()
             .unwrap_or_default();
         store.lyrics_answered += 1;
-        (answer.0, answer.1, answer.2, shape)
+        (lyrics, duration, instrumental, shape)
     };
     let mut rng = ids::rng_for_content(state.config().seed, "suno.align", audio_id.as_bytes());
     let aligned_words = if instrumental {
