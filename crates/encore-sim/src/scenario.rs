@@ -511,6 +511,27 @@ mod tests {
     }
 
     #[test]
+    fn job_sections_parse_and_errors_name_their_keys() {
+        let s = Scenario::from_toml(
+            "[openai]\noutcomes = [\"refusal\"]\n[suno]\noutcomes = [\"failed\"]\ntimestamped_lyrics = [\"loose\"]\n[suno.callbacks]\ndrop = 0.5\n[creatomate.callbacks]\nlate = 1.0\nlate_by_s = 5",
+        )
+        .unwrap();
+        assert_eq!(s.openai.outcomes, [crate::OpenaiOutcome::Refusal]);
+        assert_eq!(s.suno.outcomes, [crate::SunoOutcome::Failed]);
+        assert!((s.suno.callbacks.drop - 0.5).abs() < f64::EPSILON);
+        assert!((s.creatomate.callbacks.late_by_s - 5.0).abs() < f64::EPSILON);
+        assert_eq!(Scenario::from_toml(&s.to_toml().unwrap()).unwrap(), s);
+        let err = Scenario::from_toml("[suno.callbacks]\ndrop = 2").unwrap_err();
+        assert_eq!(err.key(), Some("suno.callbacks.drop"));
+        let err = Scenario::from_toml("[creatomate.callbacks]\nout_of_order = 0.5").unwrap_err();
+        assert_eq!(err.key(), Some("creatomate.callbacks.out_of_order"));
+        let err = Scenario::from_toml("[openai]\noutcomes = [\"exploded\"]").unwrap_err();
+        assert!(err.to_string().contains("exploded"), "{err}");
+        let err = Scenario::from_toml("[suno.callbacks]\nduplicates = 1").unwrap_err();
+        assert!(err.to_string().contains("duplicates"), "{err}");
+    }
+
+    #[test]
     fn window_contains() {
         let w = OutageWindow {
             from_s: 1.0,

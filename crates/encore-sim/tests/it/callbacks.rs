@@ -272,6 +272,21 @@ async fn suno_stages_arrive_at_their_virtual_times() {
         "complete is sent when the task is ready"
     );
     hook.quiet(Duration::from_millis(100)).await;
+    // the same records over HTTP
+    let over_http: Value = client()
+        .get(format!("{}/__sim/ledger", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        over_http["callbacks"],
+        serde_json::to_value(&ledger.callbacks).unwrap()
+    );
+    assert_eq!(over_http["callbacks"][0]["service"], "suno");
+    assert_eq!(over_http["callbacks"][2]["stage"], "complete");
     sim.shutdown().await;
 }
 

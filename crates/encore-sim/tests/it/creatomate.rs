@@ -180,23 +180,26 @@ async fn templates() {
         r.json()[0].get("source").is_none(),
         "the list carries no source"
     );
-    let r = call(
-        &router,
-        "GET",
-        &format!("/v1/templates/{DEMO_TEMPLATE_ID}"),
-        Some(KEY),
-        None,
-    )
-    .await;
-    let t: Template = serde_json::from_value(r.json()).unwrap();
-    let names: Vec<&str> = t.source["elements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
-    for n in ["Audio", "Title", "Captions"] {
-        assert!(names.contains(&n), "{names:?}");
+    // the source names the elements a client configures (a free check before paying)
+    for id in [DEMO_TEMPLATE_ID, encore_sim::VERTICAL_TEMPLATE_ID] {
+        let r = call(
+            &router,
+            "GET",
+            &format!("/v1/templates/{id}"),
+            Some(KEY),
+            None,
+        )
+        .await;
+        let t: Template = serde_json::from_value(r.json()).unwrap();
+        let names: Vec<(&str, &str)> = t.source["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["name"].as_str().unwrap(), e["type"].as_str().unwrap()))
+            .collect();
+        for n in [("Audio", "audio"), ("Title", "text"), ("Captions", "text")] {
+            assert!(names.contains(&n), "{names:?}");
+        }
     }
     let r = call(
         &router,
