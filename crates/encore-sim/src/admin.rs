@@ -6,7 +6,8 @@
 //!   or JSON body replaces it (400 `{"error"}` naming the bad key otherwise)
 //! - `GET /__sim/files/{audio|stream|images|renders}/{file}` → placeholder media: a valid
 //!   MP3 of two seconds of silence for audio, tiny placeholder bytes for images and videos
-//!   (not playable). Renders answer 404 until they succeeded.
+//!   (not playable). Audio answers 404 until its downloadable file is ready, streams until
+//!   they stream, renders until they succeeded.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -115,7 +116,7 @@ pub(crate) async fn file(
 ) -> Response {
     let (id, ext) = file.rsplit_once('.').unwrap_or((file.as_str(), ""));
     let exists = match kind.as_str() {
-        "audio" | "stream" | "images" => suno::track_exists(&state, id),
+        "audio" | "stream" | "images" => suno::media_ready(&state, &kind, id),
         "renders" => creatomate::render_ready(&state, id) == Some(true),
         _ => false,
     };
@@ -137,19 +138,19 @@ pub(crate) async fn fallback(
     let path = uri.path();
     tracing::debug!(%method, path, "encore-sim: no such route");
     if path.starts_with("/api/") {
-        suno::envelope_error(&state, 404, None)
+        suno::envelope::envelope_error(&state, 404, None)
     } else if path.starts_with("/v1/renders")
         || path.starts_with("/v1/templates")
         || path.starts_with("/v2/")
     {
-        creatomate::hint(
+        creatomate::error::hint(
             StatusCode::NOT_FOUND,
             format!(
                 "The endpoint {method} {path} does not exist (encore-sim simulates Creatomate v1)."
             ),
         )
     } else if path.starts_with("/v1/") {
-        openai::api_error(
+        openai::error::api_error(
             &state,
             StatusCode::NOT_FOUND,
             &format!("Invalid URL ({method} {path})"),

@@ -21,6 +21,9 @@ pub const CREATOMATE_CREDITS_PER_RENDER: u64 = 10;
 pub const DEFAULT_SUNO_RATE_LIMIT_CODE: u16 = 430;
 /// HTTP status for an unknown Creatomate `template_id`: 404 (the docs leave 400/404 open).
 pub const DEFAULT_CREATOMATE_UNKNOWN_TEMPLATE_STATUS: u16 = 404;
+/// Suno body code for an unknown (or not yet visible) `taskId`: 400 "Invalid parameters"
+/// (the docs leave it open; 404 is the alternative).
+pub const DEFAULT_SUNO_UNKNOWN_TASK_CODE: u16 = 400;
 
 /// Everything that shapes a simulator instance.
 ///
@@ -37,6 +40,10 @@ pub const DEFAULT_CREATOMATE_UNKNOWN_TEMPLATE_STATUS: u16 = 404;
 /// | `suno_accept_v6_models` | `false` | `/generate` documents V4…V5_5 only |
 /// | `creatomate_retry_after` | `false` | undocumented upstream: 429s carry no `Retry-After` |
 /// | `creatomate_unknown_template_status` | [`DEFAULT_CREATOMATE_UNKNOWN_TEMPLATE_STATUS`] (404) | UNCONFIRMED; 400 is the alternative |
+/// | `suno_unknown_task_code` | [`DEFAULT_SUNO_UNKNOWN_TASK_CODE`] (400) | UNCONFIRMED; 404 is the alternative |
+/// | `suno_callback_exception_recovers` | `false` | UNCONFIRMED: CALLBACK_EXCEPTION stays once reported |
+/// | `suno_task_visible_after_s` | `0.0` | off: a task is visible to `record-info` at once |
+/// | `creatomate_render_visible_after_s` | `0.0` | off: a render is visible to `GET` at once |
 /// | `suno_credits` | [`DEFAULT_SUNO_CREDITS`] | generous, per key |
 /// | `creatomate_credits` | [`DEFAULT_CREATOMATE_CREDITS`] | generous, per key |
 /// | `api_keys` | `None` | any non-empty Bearer key is accepted |
@@ -66,6 +73,23 @@ pub struct SimConfig {
     pub creatomate_retry_after: bool,
     /// Status for an unknown Creatomate `template_id`: 404 (default) or 400.
     pub creatomate_unknown_template_status: u16,
+    /// Suno envelope code for a `taskId` that does not exist (or is not visible yet) on
+    /// `record-info` and `get-timestamped-lyrics`: 400 (default, "Invalid parameters") or
+    /// 404. HTTP 200 unless `suno_errors_as_http_status`.
+    pub suno_unknown_task_code: u16,
+    /// Whether a task that reported CALLBACK_EXCEPTION before its audio existed
+    /// ([`SunoOutcome::CallbackExceptionBeforeAudio`](crate::SunoOutcome)) moves on to
+    /// SUCCESS once its last file is ready. Default `false`: the status stays
+    /// CALLBACK_EXCEPTION while the tracks fill in (the docs say nothing; a client must
+    /// read the tracks either way).
+    pub suno_callback_exception_recovers: bool,
+    /// Virtual seconds after creation during which `record-info` answers a new task as
+    /// unknown (the `suno_unknown_task_code` envelope), like an eventually consistent
+    /// gateway. 0 = off (default).
+    pub suno_task_visible_after_s: f64,
+    /// Virtual seconds after creation during which `GET /v1/renders/{id}` answers a new
+    /// render with HTTP 404 `{hint}`, exactly like an unknown id. 0 = off (default).
+    pub creatomate_render_visible_after_s: f64,
     /// Suno credits per API key at start.
     pub suno_credits: u64,
     /// Creatomate credits per API key at start.
@@ -94,6 +118,10 @@ impl Default for SimConfig {
             suno_accept_v6_models: false,
             creatomate_retry_after: false,
             creatomate_unknown_template_status: DEFAULT_CREATOMATE_UNKNOWN_TEMPLATE_STATUS,
+            suno_unknown_task_code: DEFAULT_SUNO_UNKNOWN_TASK_CODE,
+            suno_callback_exception_recovers: false,
+            suno_task_visible_after_s: 0.0,
+            creatomate_render_visible_after_s: 0.0,
             suno_credits: DEFAULT_SUNO_CREDITS,
             creatomate_credits: DEFAULT_CREATOMATE_CREDITS,
             api_keys: None,
@@ -147,6 +175,20 @@ impl SimConfig {
                 "must be 400 or 404",
             ));
         }
+        if !matches!(self.suno_unknown_task_code, 400 | 404) {
+            return Err(err("suno_unknown_task_code", "must be 400 or 404"));
+        }
+        for (field, value) in [
+            ("suno_task_visible_after_s", self.suno_task_visible_after_s),
+            (
+                "creatomate_render_visible_after_s",
+                self.creatomate_render_visible_after_s,
+            ),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(err(field, "must be a finite number >= 0"));
+            }
+        }
         if let Some(keys) = &self.api_keys
             && keys.iter().any(String::is_empty)
         {
@@ -185,6 +227,10 @@ mod tests {
             c.creatomate_unknown_template_status,
             DEFAULT_CREATOMATE_UNKNOWN_TEMPLATE_STATUS
         );
+        assert_eq!(c.suno_unknown_task_code, DEFAULT_SUNO_UNKNOWN_TASK_CODE);
+        assert!(!c.suno_callback_exception_recovers);
+        assert!(c.suno_task_visible_after_s.abs() < f64::EPSILON);
+        assert!(c.creatomate_render_visible_after_s.abs() < f64::EPSILON);
         assert_eq!(c.suno_credits, DEFAULT_SUNO_CREDITS);
         assert_eq!(c.creatomate_credits, DEFAULT_CREATOMATE_CREDITS);
         assert!(c.api_keys.is_none());
@@ -204,6 +250,19 @@ mod tests {
             ..SimConfig::default()
         };
         assert_eq!(c.validate().unwrap_err().field(), "suno_rate_limit_code");
+        let c = SimConfig {
+            suno_unknown_task_code: 422,
+            ..SimConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field(), "suno_unknown_task_code");
+        let c = SimConfig {
+            creatomate_render_visible_after_s: -1.0,
+            ..SimConfig::default()
+        };
+        assert_eq!(
+            c.validate().unwrap_err().field(),
+            "creatomate_render_visible_after_s"
+        );
     }
 
     #[test]

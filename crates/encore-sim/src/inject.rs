@@ -1,13 +1,12 @@
-//! Deciding and applying faults: the per-route fault engine and the middleware that
-//! turns a decision into a (mis)behaving answer.
+//! Applying faults: the middleware that asks the [fault engine](crate::fault_engine) for a
+//! decision and turns it into a (mis)behaving answer.
 //!
-//! Connection-level faults need the connection: [`crate::server`] puts a [`ConnKill`] in
+//! Connection-level faults need the connection: the server puts a [`ConnKill`] in
 //! every request's extensions, and a fault that must drop the connection triggers it and
 //! never answers. In memory (the [`Router`](axum::Router) called as a tower service, no
 //! socket) the same faults answer with a body that fails with an `io::Error`
 //! (`ConnectionReset` or `UnexpectedEof`) and carry a [`ConnectionDropped`] extension.
 
-use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,19 +17,17 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
 use http::{HeaderName, HeaderValue, StatusCode, header};
-use rand::Rng;
-use rand::rngs::StdRng;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::creatomate;
+use crate::creatomate::error as creatomate;
 use crate::fault::Fault;
-use crate::ids;
-use crate::openai;
+use crate::ledger::{AnswerFacts, EnvelopeCode, RateLimitMark};
+use crate::openai::error as openai;
+use crate::request_ctx::RequestCtx;
 use crate::route::{RouteId, Upstream};
-use crate::scenario::Scenario;
 use crate::state::{SimState, lock};
-use crate::suno;
+use crate::suno::envelope as suno;
 
 /// Marks an in-memory answer whose connection a fault would have dropped (over TCP the
 /// client gets a connection reset instead). Its body fails with `ConnectionReset`.
@@ -40,15 +37,6 @@ use crate::suno;
 pub struct ConnectionDropped {
     /// Whether the request had been processed (a billed job may exist).
     pub processed: bool,
-}
-
-/// Per-request context handlers read from the extensions.
-#[derive(Clone, Debug)]
-pub(crate) struct RequestCtx {
-    /// Ledger sequence number.
-    pub(crate) seq: u64,
-    /// Base URL for generated URLs.
-    pub(crate) base_url: String,
 }
 
 /// A connection's kill switch: triggering it makes the server drop the connection with a
@@ -69,97 +57,6 @@ impl ConnKill {
     }
 }
 
-/// Where a fault came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Source {
-    Window,
-    Sequence,
-    Mix,
-}
-
-/// The fault chosen for one call.
-#[derive(Debug)]
-pub(crate) struct Decision {
-    pub(crate) attempt: u64,
-    fault: Option<(Fault, Source)>,
-}
-
-impl Decision {
-    fn label(&self) -> Option<String> {
-        self.fault.as_ref().map(|(f, source)| match source {
-            Source::Window => format!("window:{}", f.label()),
-            Source::Sequence | Source::Mix => f.label(),
-        })
-    }
-}
-
-#[derive(Debug)]
-struct RouteCalls {
-    count: u64,
-    rng: StdRng,
-}
-
-/// Per-route call counters and seeded mix streams for the live scenario.
-#[derive(Debug)]
-pub(crate) struct FaultEngine {
-    scenario: Scenario,
-    seed: u64,
-    calls: HashMap<RouteId, RouteCalls>,
-}
-
-impl FaultEngine {
-    pub(crate) fn new(scenario: Scenario, seed: u64) -> Self {
-        FaultEngine {
-            scenario,
-            seed,
-            calls: HashMap::new(),
-        }
-    }
-
-    pub(crate) fn scenario(&self) -> &Scenario {
-        &self.scenario
-    }
-
-    /// Counts the call and picks its fault: an active outage window, else the sequence
-    /// entry for this attempt, else a draw from the mix.
-    pub(crate) fn decide(&mut self, route: RouteId, virtual_s: f64) -> Decision {
-        let seed = self.seed;
-        let calls = self.calls.entry(route).or_insert_with(|| RouteCalls {
-            count: 0,
-            rng: ids::rng_for(seed, &format!("faults/{route}")),
-        });
-        calls.count += 1;
-        let attempt = calls.count;
-        let Some(rule) = self.scenario.routes.get(&route) else {
-            return Decision {
-                attempt,
-                fault: None,
-            };
-        };
-        let picked = if let Some(window) = rule.outage.as_ref().filter(|w| w.contains(virtual_s)) {
-            Some((window.fault.clone(), Source::Window))
-        } else if let Some(fault) = usize::try_from(attempt - 1)
-            .ok()
-            .and_then(|i| rule.sequence.get(i))
-        {
-            Some((fault.clone(), Source::Sequence))
-        } else if rule.mix.is_empty() {
-            None
-        } else {
-            let u: f64 = calls.rng.random();
-            let mut acc = 0.0;
-            rule.mix.iter().find_map(|entry| {
-                acc += entry.p;
-                (u < acc).then(|| (entry.fault.clone(), Source::Mix))
-            })
-        };
-        Decision {
-            attempt,
-            fault: picked.filter(|(f, _)| *f != Fault::Ok),
-        }
-    }
-}
-
 enum Outcome {
     Respond(Response),
     Drop { processed: bool },
@@ -174,26 +71,28 @@ pub(crate) async fn middleware(
     let kill = req.extensions().get::<ConnKill>().cloned();
     let decision = lock(&state.inner.faults).decide(route, state.virtual_secs());
     let label = decision.label();
+    let attempt = decision.attempt;
     let seq = lock(&state.inner.ledger).start_request(
         route,
         req.uri().path(),
-        decision.attempt,
+        attempt,
         label.clone(),
         state.at_ms(),
     );
     let base_url = state.base_url(req.headers());
     req.extensions_mut().insert(RequestCtx { seq, base_url });
     let started = Instant::now();
-    let fault = decision.fault.map(|(f, _)| f);
+    let fault = decision.into_fault();
     let outcome = apply(&state, route, fault, req, next).await;
-    let status = match &outcome {
-        Outcome::Respond(resp) => Some(resp.status().as_u16()),
-        Outcome::Drop { .. } => None,
+    let facts = match &outcome {
+        Outcome::Respond(resp) => answer_facts(resp),
+        Outcome::Drop { .. } => AnswerFacts::default(),
     };
-    lock(&state.inner.ledger).finish_request(seq, status);
+    let status = facts.status;
+    lock(&state.inner.ledger).finish_request(seq, facts);
     tracing::info!(
         route = %route,
-        attempt = decision.attempt,
+        attempt,
         status = status.unwrap_or(0),
         dropped = status.is_none(),
         fault = label.as_deref().unwrap_or("-"),
@@ -210,6 +109,17 @@ pub(crate) async fn middleware(
             }
             None => dropped_response(processed),
         },
+    }
+}
+
+/// What the ledger keeps about an answer: its status, and the marks its builder left.
+fn answer_facts(resp: &Response) -> AnswerFacts {
+    let status = resp.status().as_u16();
+    let mark = resp.extensions().get::<RateLimitMark>().map(|m| m.0);
+    AnswerFacts {
+        status: Some(status),
+        rate_limited: mark.unwrap_or(status == 429),
+        body_code: resp.extensions().get::<EnvelopeCode>().map(|c| c.0),
     }
 }
 
@@ -404,7 +314,6 @@ fn dropped_response(processed: bool) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{FaultRule, OutageWindow};
 
     #[test]
     fn malformed_is_never_json() {
@@ -419,60 +328,5 @@ mod tests {
             assert!(serde_json::from_slice::<serde_json::Value>(&out).is_err());
             assert!(std::str::from_utf8(&out).is_ok());
         }
-    }
-
-    #[test]
-    fn engine_follows_sequence_then_mix_and_is_deterministic() {
-        let scenario = Scenario::default().with_route(
-            RouteId::SunoRecordInfo,
-            FaultRule {
-                sequence: vec![Fault::Outage, Fault::Ok, Fault::MalformedJson],
-                mix: vec![crate::scenario::MixEntry {
-                    p: 0.5,
-                    fault: Fault::latency(1),
-                }],
-                outage: None,
-            },
-        );
-        let run = |seed| {
-            let mut e = FaultEngine::new(scenario.clone(), seed);
-            (0..40)
-                .map(|_| e.decide(RouteId::SunoRecordInfo, 0.0).label())
-                .collect::<Vec<_>>()
-        };
-        let a = run(1);
-        assert_eq!(a[0].as_deref(), Some("outage"));
-        assert_eq!(a[1], None);
-        assert_eq!(a[2].as_deref(), Some("malformed_json"));
-        let mixed = a[3..].iter().filter(|l| l.is_some()).count();
-        assert!((5..35).contains(&mixed), "{mixed}");
-        assert_eq!(a, run(1));
-        assert_ne!(a, run(2));
-        let mut e = FaultEngine::new(scenario, 1);
-        assert!(e.decide(RouteId::SunoGenerate, 0.0).fault.is_none());
-    }
-
-    #[test]
-    fn window_wins_and_counts_attempts() {
-        let scenario = Scenario::default().with_route(
-            RouteId::CreatomateRender,
-            FaultRule {
-                sequence: vec![Fault::MalformedJson],
-                outage: Some(OutageWindow {
-                    from_s: 10.0,
-                    to_s: Some(20.0),
-                    fault: Fault::Outage,
-                }),
-                ..FaultRule::default()
-            },
-        );
-        let mut e = FaultEngine::new(scenario, 1);
-        let d = e.decide(RouteId::CreatomateRender, 15.0);
-        assert_eq!(
-            (d.attempt, d.label().as_deref()),
-            (1, Some("window:outage"))
-        );
-        let d = e.decide(RouteId::CreatomateRender, 25.0);
-        assert_eq!((d.attempt, d.label()), (2, None));
     }
 }

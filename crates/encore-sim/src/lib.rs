@@ -22,9 +22,18 @@
 //! - [`serve`] binds `127.0.0.1:<port>` (0 = a free port) and returns a [`RunningSim`].
 //! - [`Scenario`] says which [`Fault`]s each route ([`RouteId`]) suffers: a sequence
 //!   ("the 1st and 2nd calls fail like X, then normal"), a seeded probability mix, an
-//!   outage window; `calm`, `flaky`, `outage` and `hostile` ship ([`Scenario::named`]).
-//! - The [`Ledger`] records every request (route, attempt, fault) and every billed job, so
-//!   tests can prove "no duplicate billed job" from the server's side.
+//!   outage window; how the *n*th OpenAI response, Suno task or Creatomate render ends
+//!   ([`OpenaiOutcome`], [`SunoOutcome`], [`RenderOutcome`]); how loose the *n*th
+//!   timestamped-lyrics answer is ([`TimestampedLyricsOutcome`]); and how hostile callback
+//!   delivery is ([`CallbackFaults`]: duplicate, out of order, late, dropped). `calm`,
+//!   `flaky`, `outage` and `hostile` ship ([`Scenario::named`]).
+//! - Suno callbacks (`callBackUrl`, stages `text`, `first`, `complete` or `error`) and
+//!   Creatomate webhooks (`webhook_url`, once, on success or failure) are POSTed at the
+//!   virtual instants their stages happen.
+//! - The [`Ledger`] records every request (route, attempt, fault, rate-limit refusal), every
+//!   billed job with its exact ready time, and every callback attempt, so tests can prove
+//!   "no duplicate billed job", "no rate-limit refusal" or "every callback answered 200"
+//!   from the server's side, and benchmarks can compute an ideal makespan.
 //!
 //! # Example
 //!
@@ -56,7 +65,22 @@
 //! `createTime` is a string (`suno_create_time_as_number`), `/generate` rejects V6 models
 //! (`suno_accept_v6_models`), Creatomate 429s carry no `Retry-After`
 //! (`creatomate_retry_after`), an unknown Creatomate template is a 404
-//! (`creatomate_unknown_template_status = 400`).
+//! (`creatomate_unknown_template_status = 400`), an unknown Suno task id is body code 400
+//! "Invalid parameters" (`suno_unknown_task_code = 404`), a CALLBACK_EXCEPTION reported
+//! before the audio exists stays the status (`suno_callback_exception_recovers`), and a
+//! just-created task or render is visible at once (`suno_task_visible_after_s`,
+//! `creatomate_render_visible_after_s`: for that long it answers exactly like an unknown
+//! id — Suno's unknown-task envelope, Creatomate's HTTP 404 `{hint}`).
+//!
+//! Where no switch is worth having, the simulator picks one plausible behaviour: Suno
+//! retries a failed callback [`SUNO_CALLBACK_RETRIES`] times,
+//! [`CALLBACK_RETRY_DELAY_S`] virtual seconds apart, then stops sending that task's
+//! callbacks (the docs: "if 3 consecutive retries fail, the system will stop sending
+//! callbacks"; the delay is not documented); Creatomate tries a webhook once (no retry
+//! policy is documented); the `first` callback lists the tracks as `record-info` does at
+//! that moment (stream URLs, `audio_url: ""`); a modification that names no element, or
+//! no property of the named element, is ignored (Creatomate v1) and listed in the
+//! ledger's [`BilledJob::ignored_modifications`].
 
 #![warn(missing_docs)]
 
@@ -66,11 +90,14 @@ mod callback;
 mod config;
 pub mod creatomate;
 mod fault;
+mod fault_engine;
 mod ids;
 mod inject;
 mod ledger;
 pub mod openai;
+mod outcome;
 mod ratelimit;
+mod request_ctx;
 mod route;
 mod scenario;
 mod schema_gen;
@@ -84,21 +111,23 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{MethodRouter, get, post};
 
-pub use crate::callback::CALLBACK_TIMEOUT;
+pub use crate::callback::{CALLBACK_RETRY_DELAY_S, CALLBACK_TIMEOUT, SUNO_CALLBACK_RETRIES};
 pub use crate::config::{
     CREATOMATE_CREDITS_PER_RENDER, ConfigError, DEFAULT_CREATOMATE_CREDITS,
     DEFAULT_CREATOMATE_UNKNOWN_TEMPLATE_STATUS, DEFAULT_SEED, DEFAULT_SUNO_CREDITS,
-    DEFAULT_SUNO_RATE_LIMIT_CODE, DEFAULT_TIME_SCALE, SUNO_CREDITS_PER_GENERATE, SimConfig,
+    DEFAULT_SUNO_RATE_LIMIT_CODE, DEFAULT_SUNO_UNKNOWN_TASK_CODE, DEFAULT_TIME_SCALE,
+    SUNO_CREDITS_PER_GENERATE, SimConfig,
 };
 pub use crate::creatomate::templates::{DEMO_TEMPLATE_ID, VERTICAL_TEMPLATE_ID};
 pub use crate::fault::{DEFAULT_RETRY_AFTER_S, DEFAULT_STALL_AFTER_BYTES, DEFAULT_STALL_MS, Fault};
 pub use crate::inject::ConnectionDropped;
-pub use crate::ledger::{BilledJob, JobKind, Ledger, RequestRecord};
-pub use crate::route::{RouteId, UnknownRoute, Upstream};
-pub use crate::scenario::{
-    CreatomateScenario, FaultRule, MixEntry, OutageWindow, RenderOutcome, Scenario, ScenarioError,
-    SunoOutcome, SunoScenario,
+pub use crate::ledger::{BilledJob, CallbackRecord, JobKind, Ledger, RequestRecord};
+pub use crate::outcome::{
+    CallbackFaults, CreatomateScenario, DEFAULT_CALLBACK_LATE_BY_S, OpenaiOutcome, OpenaiScenario,
+    RenderOutcome, SunoOutcome, SunoScenario, TimestampedLyricsOutcome,
 };
+pub use crate::route::{RouteId, UnknownRoute, Upstream};
+pub use crate::scenario::{FaultRule, MixEntry, OutageWindow, Scenario, ScenarioError};
 pub use crate::server::{RunningSim, SHUTDOWN_GRACE, serve};
 pub use crate::state::{FALLBACK_BASE_URL, SimState};
 

@@ -42,7 +42,10 @@ pub enum RouteId {
 }
 
 /// Which upstream service a route belongs to; decides the error body format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Serialized as `openai`, `suno`, `creatomate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Upstream {
     /// OpenAI: `{"error":{"message","type","param","code"}}`.
     Openai,

@@ -6,10 +6,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::fault::Fault;
+use crate::outcome::{CreatomateScenario, OpenaiScenario, SunoScenario};
 use crate::route::RouteId;
 
 /// A fault plan for the whole simulator: per-route [`FaultRule`]s plus the outcomes of
-/// Suno tasks and Creatomate renders.
+/// OpenAI responses, Suno tasks and Creatomate renders, and hostile callback delivery.
 ///
 /// The default (`Scenario::default()`, the `calm` scenario) injects nothing.
 ///
@@ -40,19 +41,39 @@ use crate::route::RouteId;
 /// ## every call in this window of *virtual* seconds since start fails (default: "outage" = 503)
 /// outage = { from_s = 0, to_s = 60, fault = "reset_before_request" }
 ///
+/// [openai]
+/// ## the nth created response ends like the nth entry, later ones complete:
+/// ## completed | reasoning | refusal | failed_server_error | failed_invalid_prompt |
+/// ## incomplete_max_output_tokens | incomplete_content_filter
+/// outcomes = ["failed_server_error", "refusal"]
+///
 /// [suno]
 /// ## the nth created task ends like the nth entry, later ones succeed:
 /// ## success | skip_stages | create_task_failed | generate_audio_failed |
-/// ## sensitive_word_error | callback_exception
+/// ## sensitive_word_error | callback_exception | callback_exception_before_audio | failed
 /// outcomes = ["generate_audio_failed", "success"]
+/// ## the nth timestamped-lyrics answer with data, then normal:
+/// ## normal | null_timings | missing_timings | no_waveform | loose
+/// timestamped_lyrics = ["loose"]
+///
+/// [suno.callbacks]                     # hostile callback delivery, seeded per task
+/// duplicate = 0.5                      # probabilities 0..=1
+/// out_of_order = 0.5
+/// late = 0.0
+/// late_by_s = 60                       # virtual seconds
+/// drop = 0.0
 ///
 /// [creatomate]
 /// outcomes = ["failed"]                # succeeded | failed
 /// failure_message = "Source file could not be downloaded"
+///
+/// [creatomate.callbacks]               # the same knobs except out_of_order
+/// drop = 1.0
 /// "#).unwrap();
 ///
 /// let rule = &scenario.routes[&RouteId::SunoGenerate];
 /// assert_eq!(rule.sequence[0], Fault::suno_code(430));
+/// assert!((scenario.suno.callbacks.duplicate - 0.5).abs() < f64::EPSILON);
 /// ```
 ///
 /// Fault kinds (see [`Fault`]): `ok`, `status`, `openai_rate_limit`,
@@ -78,10 +99,13 @@ pub struct Scenario {
     /// Per-route fault rules.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub routes: BTreeMap<RouteId, FaultRule>,
-    /// How Suno tasks end.
+    /// How OpenAI responses end.
+    #[serde(default, skip_serializing_if = "OpenaiScenario::is_empty")]
+    pub openai: OpenaiScenario,
+    /// How Suno tasks end, timestamped-lyrics shapes, callback delivery.
     #[serde(default, skip_serializing_if = "SunoScenario::is_empty")]
     pub suno: SunoScenario,
-    /// How Creatomate renders end.
+    /// How Creatomate renders end, webhook delivery.
     #[serde(default, skip_serializing_if = "CreatomateScenario::is_empty")]
     pub creatomate: CreatomateScenario,
 }
@@ -182,69 +206,6 @@ impl FaultRule {
             .chain(self.mix.iter().map(|m| &m.fault))
             .chain(self.outage.iter().map(|o| &o.fault))
     }
-}
-
-/// How the *n*th created Suno task ends (then [`SunoOutcome::Success`]).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SunoScenario {
-    /// Outcomes in task-creation order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub outcomes: Vec<SunoOutcome>,
-}
-
-impl SunoScenario {
-    fn is_empty(&self) -> bool {
-        self.outcomes.is_empty()
-    }
-}
-
-/// The end of a Suno task.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SunoOutcome {
-    /// PENDING → TEXT_SUCCESS → FIRST_SUCCESS → SUCCESS.
-    #[default]
-    Success,
-    /// PENDING → SUCCESS (the docs allow skipped intermediate stages).
-    SkipStages,
-    /// CREATE_TASK_FAILED right away.
-    CreateTaskFailed,
-    /// GENERATE_AUDIO_FAILED instead of FIRST_SUCCESS.
-    GenerateAudioFailed,
-    /// SENSITIVE_WORD_ERROR instead of TEXT_SUCCESS.
-    SensitiveWordError,
-    /// CALLBACK_EXCEPTION instead of SUCCESS, with both tracks complete.
-    CallbackException,
-}
-
-/// How the *n*th created Creatomate render ends (then succeeded).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreatomateScenario {
-    /// Outcomes in render-creation order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub outcomes: Vec<RenderOutcome>,
-    /// `error_message` of failed renders (a default is provided).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure_message: Option<String>,
-}
-
-impl CreatomateScenario {
-    fn is_empty(&self) -> bool {
-        self.outcomes.is_empty() && self.failure_message.is_none()
-    }
-}
-
-/// The end of a Creatomate render.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RenderOutcome {
-    /// planned → waiting → rendering → succeeded.
-    #[default]
-    Succeeded,
-    /// planned → waiting → rendering → failed (with `error_message`).
-    Failed,
 }
 
 /// Why a scenario could not be loaded. The message names the offending key.
@@ -381,6 +342,21 @@ impl Scenario {
 
     /// Checks ranges that serde cannot: probabilities, windows, statuses.
     pub fn validate(&self) -> Result<(), ScenarioError> {
+        self.suno.callbacks.validate().map_err(|(field, reason)| {
+            ScenarioError::invalid(format!("suno.callbacks.{field}"), reason)
+        })?;
+        self.creatomate
+            .callbacks
+            .validate()
+            .map_err(|(field, reason)| {
+                ScenarioError::invalid(format!("creatomate.callbacks.{field}"), reason)
+            })?;
+        if self.creatomate.callbacks.out_of_order != 0.0 {
+            return Err(ScenarioError::invalid(
+                "creatomate.callbacks.out_of_order",
+                "a render has one webhook, so it cannot come out of order (use duplicate or late)",
+            ));
+        }
         for (route, rule) in &self.routes {
             let base = format!("routes.\"{route}\"");
             for (i, fault) in rule.sequence.iter().enumerate() {
@@ -532,6 +508,27 @@ mod tests {
             Scenario::from_toml("[routes.\"suno.credit\"]\noutage = { from_s = 5, to_s = 1 }")
                 .unwrap_err();
         assert_eq!(err.key(), Some("routes.\"suno.credit\".outage.to_s"));
+    }
+
+    #[test]
+    fn job_sections_parse_and_errors_name_their_keys() {
+        let s = Scenario::from_toml(
+            "[openai]\noutcomes = [\"refusal\"]\n[suno]\noutcomes = [\"failed\"]\ntimestamped_lyrics = [\"loose\"]\n[suno.callbacks]\ndrop = 0.5\n[creatomate.callbacks]\nlate = 1.0\nlate_by_s = 5",
+        )
+        .unwrap();
+        assert_eq!(s.openai.outcomes, [crate::OpenaiOutcome::Refusal]);
+        assert_eq!(s.suno.outcomes, [crate::SunoOutcome::Failed]);
+        assert!((s.suno.callbacks.drop - 0.5).abs() < f64::EPSILON);
+        assert!((s.creatomate.callbacks.late_by_s - 5.0).abs() < f64::EPSILON);
+        assert_eq!(Scenario::from_toml(&s.to_toml().unwrap()).unwrap(), s);
+        let err = Scenario::from_toml("[suno.callbacks]\ndrop = 2").unwrap_err();
+        assert_eq!(err.key(), Some("suno.callbacks.drop"));
+        let err = Scenario::from_toml("[creatomate.callbacks]\nout_of_order = 0.5").unwrap_err();
+        assert_eq!(err.key(), Some("creatomate.callbacks.out_of_order"));
+        let err = Scenario::from_toml("[openai]\noutcomes = [\"exploded\"]").unwrap_err();
+        assert!(err.to_string().contains("exploded"), "{err}");
+        let err = Scenario::from_toml("[suno.callbacks]\nduplicates = 1").unwrap_err();
+        assert!(err.to_string().contains("duplicates"), "{err}");
     }
 
     #[test]

@@ -27,7 +27,8 @@ use crate::state::SimState;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// A simulator serving on a socket. Dropping it stops the server (like a guard); call
-/// [`RunningSim::shutdown`] to stop it gracefully and wait.
+/// [`RunningSim::shutdown`] to stop it gracefully and wait. A stopped server also cancels
+/// the callbacks and webhooks still due.
 #[derive(Debug)]
 pub struct RunningSim {
     addr: SocketAddr,
@@ -74,7 +75,7 @@ pub async fn serve(state: SimState, addr: SocketAddr) -> io::Result<RunningSim> 
     state.set_bound(addr);
     let router = crate::app(state.clone());
     let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, router, rx));
+    let task = tokio::spawn(accept_loop(listener, router, rx, state.clone()));
     tracing::info!(%addr, "encore-sim listening on http://{addr}");
     Ok(RunningSim {
         addr,
@@ -84,7 +85,12 @@ pub async fn serve(state: SimState, addr: SocketAddr) -> io::Result<RunningSim> 
     })
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+    state: SimState,
+) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -102,6 +108,8 @@ async fn accept_loop(listener: TcpListener, router: Router, mut shutdown: watch:
         }
     }
     drop(listener);
+    // a stopped simulator sends no more callbacks
+    state.stop_callbacks();
     let drain = async { while conns.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, drain).await;
     conns.abort_all();

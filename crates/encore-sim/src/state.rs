@@ -7,20 +7,54 @@ use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 use rand::rngs::StdRng;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::{ConfigError, SimConfig};
-use crate::creatomate;
+use crate::creatomate::store::Store as CreatomateStore;
+use crate::fault_engine::FaultEngine;
 use crate::ids;
-use crate::inject::FaultEngine;
-use crate::ledger::{JobKind, Ledger, LedgerBook};
-use crate::openai;
+use crate::ledger::{BilledJob, JobKind, Ledger, LedgerBook};
+use crate::openai::store::Store as OpenaiStore;
 use crate::scenario::{Scenario, ScenarioError};
-use crate::suno;
+use crate::suno::store::Store as SunoStore;
 
 /// Base URL used for generated URLs when nothing better is known (in-memory use without a
 /// `Host` header).
 pub const FALLBACK_BASE_URL: &str = "http://127.0.0.1";
+
+/// What a service reports about a billed job it has just created (see
+/// [`BilledJob`] for the meaning of each field).
+#[derive(Debug)]
+pub(crate) struct NewJob {
+    pub(crate) kind: JobKind,
+    pub(crate) id: String,
+    pub(crate) request_seq: u64,
+    /// The instant the job's timeline starts.
+    pub(crate) created: Instant,
+    pub(crate) ready_after_virtual_s: Option<f64>,
+    pub(crate) final_status: String,
+    pub(crate) ignored_modifications: Vec<String>,
+    pub(crate) store: Option<bool>,
+    pub(crate) max_output_tokens: Option<u64>,
+}
+
+impl NewJob {
+    /// A job with only the common fields set.
+    pub(crate) fn new(kind: JobKind, id: String, request_seq: u64, created: Instant) -> Self {
+        NewJob {
+            kind,
+            id,
+            request_seq,
+            created,
+            ready_after_virtual_s: None,
+            final_status: String::new(),
+            ignored_modifications: Vec::new(),
+            store: None,
+            max_output_tokens: None,
+        }
+    }
+}
 
 /// The simulator: configuration, virtual clock, jobs, credits, rate windows, fault plan and
 /// ledger. Cheap to clone (an `Arc` inside); all clones share one simulator.
@@ -35,10 +69,12 @@ pub(crate) struct Inner {
     pub(crate) faults: Mutex<FaultEngine>,
     pub(crate) ledger: Mutex<LedgerBook>,
     pub(crate) ids: Mutex<StdRng>,
-    pub(crate) openai: Mutex<openai::Store>,
-    pub(crate) suno: Mutex<suno::Store>,
-    pub(crate) creatomate: Mutex<creatomate::Store>,
+    pub(crate) openai: Mutex<OpenaiStore>,
+    pub(crate) suno: Mutex<SunoStore>,
+    pub(crate) creatomate: Mutex<CreatomateStore>,
     pub(crate) bound_base: Mutex<Option<String>>,
+    /// Set when the server stops: pending callbacks are not sent any more.
+    pub(crate) callbacks_stopped: watch::Sender<bool>,
 }
 
 /// Locks a mutex, ignoring poisoning (a panicking handler must not wedge the simulator).
@@ -79,10 +115,11 @@ impl SimState {
             faults: Mutex::new(FaultEngine::new(config.scenario.clone(), seed)),
             ledger: Mutex::new(LedgerBook::default()),
             ids: Mutex::new(ids::rng_for(seed, "ids")),
-            openai: Mutex::new(openai::Store::default()),
-            suno: Mutex::new(suno::Store::new(seed)),
-            creatomate: Mutex::new(creatomate::Store::new(seed)),
+            openai: Mutex::new(OpenaiStore::default()),
+            suno: Mutex::new(SunoStore::new(seed)),
+            creatomate: Mutex::new(CreatomateStore::new(seed)),
             bound_base: Mutex::new(None),
+            callbacks_stopped: watch::Sender::new(false),
             start: Instant::now(),
             config,
         };
@@ -149,6 +186,11 @@ impl SimState {
         self.elapsed().as_millis() as u64
     }
 
+    /// Cancels every pending callback (called when the server stops).
+    pub(crate) fn stop_callbacks(&self) {
+        self.inner.callbacks_stopped.send_replace(true);
+    }
+
     pub(crate) fn set_bound(&self, addr: SocketAddr) {
         *lock(&self.inner.bound_base) = Some(format!("http://{addr}"));
     }
@@ -171,9 +213,54 @@ impl SimState {
             .unwrap_or_else(|| FALLBACK_BASE_URL.to_owned())
     }
 
-    pub(crate) fn bill(&self, kind: JobKind, id: &str, request_seq: u64) {
-        let at = self.at_ms();
-        lock(&self.inner.ledger).bill(kind, id, request_seq, at);
+    /// Virtual seconds since `instant` (infinite when `time_scale` is 0: every timeline is
+    /// already over).
+    pub(crate) fn virtual_since(&self, instant: Instant) -> f64 {
+        let scale = self.inner.config.time_scale;
+        if scale <= 0.0 {
+            f64::INFINITY
+        } else {
+            instant.elapsed().as_secs_f64() / scale
+        }
+    }
+
+    /// Real time from the start to `instant` (zero if before).
+    fn offset(&self, instant: Instant) -> Duration {
+        instant.saturating_duration_since(self.inner.start)
+    }
+
+    /// Virtual seconds from the start to `instant` (`None` when `time_scale` is 0).
+    fn virtual_at(&self, instant: Instant) -> Option<f64> {
+        let scale = self.inner.config.time_scale;
+        (scale > 0.0).then(|| self.offset(instant).as_secs_f64() / scale)
+    }
+
+    /// Real milliseconds from the start to `instant`.
+    pub(crate) fn ms_at(&self, instant: Instant) -> u64 {
+        self.offset(instant).as_millis() as u64
+    }
+
+    /// Records a billed job created at `job.created` by request `job.request_seq`.
+    pub(crate) fn bill(&self, job: NewJob) {
+        let ready = job
+            .ready_after_virtual_s
+            .map(|v| job.created + self.scaled(v));
+        let billed = BilledJob {
+            kind: job.kind,
+            id: job.id,
+            request_seq: job.request_seq,
+            attempt: 0,
+            at_ms: self.ms_at(job.created),
+            created_virtual_s: self.virtual_at(job.created),
+            ready_after_virtual_s: job.ready_after_virtual_s,
+            ready_at_ms: ready.map(|r| self.ms_at(r)),
+            ready_virtual_s: ready.and_then(|r| self.virtual_at(r)),
+            final_status: job.final_status,
+            ignored_modifications: job.ignored_modifications,
+            store: job.store,
+            max_output_tokens: job.max_output_tokens,
+        };
+        lock(&self.inner.ledger).bill(billed);
     }
 
     pub(crate) fn with_ids<R>(&self, f: impl FnOnce(&mut StdRng) -> R) -> R {

@@ -1,184 +1,58 @@
 //! Creatomate v1: `POST /v1/renders` (202, an array), `GET /v1/renders/{id}`,
-//! `GET /v1/templates`, `GET /v1/templates/{id}`.
+//! `GET /v1/templates`, `GET /v1/templates/{id}` (with the RenderScript `source` and its
+//! named elements, so a client can check its element names for free).
 //!
 //! Bearer auth (401), 30 requests per 10 s per key across all four endpoints (429, with
 //! `Retry-After` only when [`SimConfig::creatomate_retry_after`](crate::SimConfig) is set),
 //! credits per key (402), `{hint}` error bodies. An unknown `template_id` answers 404
 //! (switch: [`SimConfig::creatomate_unknown_template_status`](crate::SimConfig)).
-//! Renders run planned (1–3 s) → waiting (2–5 s) → rendering → succeeded (~40 s virtual),
-//! or failed with `error_message` (scenario `[creatomate] outcomes`, or an `Audio.source`
-//! that is not an http(s) URL).
+//! Renders run planned (1–3 s) → waiting (2–5 s) → rendering → succeeded (30–50 s
+//! virtual), or failed with `error_message` (scenario `[creatomate] outcomes`, or an
+//! `Audio.source` that is not an http(s) URL). Modifications that match no element (or no
+//! property of the named element) are accepted and ignored, as by Creatomate v1; the
+//! ledger lists them per render. A render's `webhook_url` gets the final render object
+//! (with `metadata`) once, when it succeeds or fails. An unknown render id, and a render
+//! younger than [`SimConfig::creatomate_render_visible_after_s`](crate::SimConfig), answer
+//! HTTP 404 `{hint}`.
 
+pub(crate) mod error;
+mod render_job;
+pub(crate) mod store;
 pub mod templates;
 pub mod types;
-
-use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
 
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use crate::auth::{self, AuthError};
-use crate::callback;
+use crate::callback::{self, JobCallbacks, Planned};
 use crate::config::CREATOMATE_CREDITS_PER_RENDER;
 use crate::ids;
-use crate::inject::RequestCtx;
 use crate::ledger::JobKind;
-use crate::ratelimit::SlidingWindow;
-use crate::scenario::RenderOutcome;
-use crate::state::{SimState, lock};
+use crate::outcome::RenderOutcome;
+use crate::request_ctx::RequestCtx;
+use crate::route::Upstream;
+use crate::state::{NewJob, SimState, lock};
 use crate::suno;
 
-use self::templates::COMMON_PROPERTIES;
-use self::types::{ErrorBody, Render, RenderRequest, Template};
+pub use self::store::{RATE_LIMIT, RATE_WINDOW};
 
-/// Requests admitted per key in any [`RATE_WINDOW`] (documented, polling included).
-pub const RATE_LIMIT: usize = 30;
-/// The rate-limit window (documented; real time, not scaled).
-pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+use self::error::{default_hint, hint, rate_limited};
+use self::render_job::{FinalFields, RenderJob};
+use self::templates::COMMON_PROPERTIES;
+use self::types::{Render, RenderRequest, Template};
 /// Default `error_message` of renders a scenario makes fail.
 pub const DEFAULT_FAILURE_MESSAGE: &str =
     "The render failed because one of the source files could not be loaded.";
 
 const FORMATS: &[&str] = &["jpg", "png", "gif", "mp4"];
-
-/// One render and its timeline.
-#[derive(Clone, Debug)]
-struct RenderJob {
-    base: Render,
-    created: Instant,
-    planned_s: f64,
-    waiting_s: f64,
-    done_s: f64,
-    failure: Option<String>,
-    final_fields: FinalFields,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct FinalFields {
-    width: u32,
-    height: u32,
-    frame_rate: Option<f64>,
-    duration: Option<f64>,
-    file_size: u64,
-}
-
-impl RenderJob {
-    fn at(&self, virtual_s: f64) -> Render {
-        let mut r = self.base.clone();
-        let status = if virtual_s >= self.done_s {
-            if self.failure.is_some() {
-                "failed"
-            } else {
-                "succeeded"
-            }
-        } else if virtual_s >= self.waiting_s {
-            "rendering"
-        } else if virtual_s >= self.planned_s {
-            "waiting"
-        } else {
-            "planned"
-        };
-        status.clone_into(&mut r.status);
-        match r.status.as_str() {
-            "succeeded" => {
-                let f = self.final_fields;
-                r.width = Some(f.width);
-                r.height = Some(f.height);
-                r.frame_rate = f.frame_rate;
-                r.duration = f.duration;
-                r.file_size = Some(f.file_size);
-            }
-            "failed" => r.error_message.clone_from(&self.failure),
-            _ => {}
-        }
-        r
-    }
-
-    fn final_render(&self) -> Render {
-        self.at(f64::INFINITY)
-    }
-}
-
-/// Renders, credits and the rate window.
-#[derive(Debug)]
-pub(crate) struct Store {
-    rng: StdRng,
-    renders: HashMap<String, RenderJob>,
-    credits: HashMap<String, u64>,
-    window: SlidingWindow,
-    created: usize,
-}
-
-impl Store {
-    pub(crate) fn new(seed: u64) -> Self {
-        Store {
-            rng: ids::rng_for(seed, "creatomate"),
-            renders: HashMap::new(),
-            credits: HashMap::new(),
-            window: SlidingWindow::new(RATE_LIMIT, RATE_WINDOW),
-            created: 0,
-        }
-    }
-
-    pub(crate) fn credits(&mut self, key: &str, initial: u64) -> u64 {
-        *self.credits.entry(key.to_owned()).or_insert(initial)
-    }
-}
-
-/// A `{hint}` error.
-pub(crate) fn hint(status: StatusCode, hint: impl Into<String>) -> Response {
-    (
-        status,
-        axum::Json(ErrorBody {
-            hint: hint.into(),
-            documentation_url: None,
-        }),
-    )
-        .into_response()
-}
-
-/// The default hint for a status.
-pub(crate) fn default_hint(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        400 => "The request is invalid.",
-        401 => "The API key is invalid. Find your project API key under Project Settings.",
-        402 => "You don't have enough credits. Please upgrade your plan or purchase credits.",
-        404 => "The resource could not be found.",
-        429 => "Too many requests. The limit is 30 requests per 10 seconds; please slow down.",
-        503 => "The service is temporarily unavailable. Please try again later.",
-        s if s >= 500 => "An internal error occurred. Please try again later.",
-        _ => "The request failed.",
-    }
-}
-
-/// 429 with `Retry-After` as seconds or an HTTP-date (`None` = no header).
-pub(crate) fn rate_limited(retry_after_s: Option<u64>, http_date: bool) -> Response {
-    let mut resp = hint(
-        StatusCode::TOO_MANY_REQUESTS,
-        default_hint(StatusCode::TOO_MANY_REQUESTS),
-    );
-    if let Some(secs) = retry_after_s {
-        let value = if http_date {
-            // HTTP-dates have 1 s resolution: round up so the wait is never shorter.
-            let at = SystemTime::now() + Duration::from_secs(secs + 1);
-            HeaderValue::from_str(&httpdate::fmt_http_date(at)).ok()
-        } else {
-            Some(HeaderValue::from(secs))
-        };
-        if let Some(v) = value {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-    }
-    resp
-}
 
 /// Auth then the per-key window: the key, or the error answer.
 fn admit(state: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {
@@ -210,15 +84,6 @@ fn bad(msg: impl Into<String>) -> Response {
     hint(StatusCode::BAD_REQUEST, msg)
 }
 
-fn virtual_since(state: &SimState, created: Instant) -> f64 {
-    let scale = state.config().time_scale;
-    if scale <= 0.0 {
-        f64::INFINITY
-    } else {
-        created.elapsed().as_secs_f64() / scale
-    }
-}
-
 /// What one render will be made from.
 struct Target {
     template: Option<Template>,
@@ -240,30 +105,45 @@ fn element_names(source: &Value) -> Vec<(String, Map<String, Value>)> {
         .unwrap_or_default()
 }
 
-/// Modification keys that match nothing: logged, never fatal.
-fn modification_warnings(source: &Value, mods: &Map<String, Value>) -> Vec<String> {
+/// What a render's `modifications` did: the keys Creatomate v1 ignores (no such element, or
+/// no such property on it) and warnings to log (never fatal).
+#[derive(Debug, Default, PartialEq)]
+struct ModificationCheck {
+    ignored: Vec<String>,
+    warnings: Vec<String>,
+}
+
+fn check_modifications(source: &Value, mods: &Map<String, Value>) -> ModificationCheck {
     let elements = element_names(source);
-    let mut warnings = Vec::new();
+    let mut check = ModificationCheck::default();
     for (key, value) in mods {
         let (element, property) = key.split_once('.').unwrap_or((key.as_str(), ""));
         match elements.iter().find(|(name, _)| name == element) {
-            None => warnings.push(format!("modification '{key}' does not match any element")),
+            None => {
+                check.ignored.push(key.clone());
+                check
+                    .warnings
+                    .push(format!("modification '{key}' does not match any element"));
+            }
             Some((_, props)) => {
                 if !property.is_empty()
                     && !props.contains_key(property)
                     && !COMMON_PROPERTIES.contains(&property)
                 {
-                    warnings.push(format!(
+                    check.ignored.push(key.clone());
+                    check.warnings.push(format!(
                         "modification '{key}': element '{element}' has no property '{property}'"
                     ));
                 }
             }
         }
         if value.is_array() || value.is_object() {
-            warnings.push(format!("modification '{key}' has a non-scalar value"));
+            check
+                .warnings
+                .push(format!("modification '{key}' has a non-scalar value"));
         }
     }
-    warnings
+    check
 }
 
 fn modification<'m>(
@@ -383,10 +263,13 @@ fn build_job(
         base_url,
     } = new;
     let src = &target.source;
-    let mods = req.modifications.clone().unwrap_or_default();
-    for warning in modification_warnings(src, &mods) {
+    let mut mods = req.modifications.clone().unwrap_or_default();
+    let check = check_modifications(src, &mods);
+    for warning in &check.warnings {
         tracing::warn!(render = %id, "{warning}");
     }
+    // Creatomate v1 ignores what matches nothing: so does the rest of the render.
+    mods.retain(|key, _| !check.ignored.contains(key));
     let format = req
         .output_format
         .clone()
@@ -472,6 +355,7 @@ fn build_job(
         waiting_s,
         done_s,
         failure,
+        ignored_modifications: check.ignored,
         final_fields: FinalFields {
             width,
             height,
@@ -517,7 +401,7 @@ pub(crate) async fn create_render(
         Ok(t) => t,
         Err(resp) => return *resp,
     };
-    let (outcomes, failure_message) = {
+    let (outcomes, failure_message, webhook_faults) = {
         let faults = lock(&state.inner.faults);
         let c = &faults.scenario().creatomate;
         (
@@ -525,6 +409,7 @@ pub(crate) async fn create_render(
             c.failure_message
                 .clone()
                 .unwrap_or_else(|| DEFAULT_FAILURE_MESSAGE.to_owned()),
+            c.callbacks.clone(),
         )
     };
     let ids: Vec<String> = state.with_ids(|rng| targets.iter().map(|_| ids::uuid(rng)).collect());
@@ -563,12 +448,36 @@ pub(crate) async fn create_render(
     };
     let mut out = Vec::with_capacity(jobs.len());
     for job in &jobs {
-        state.bill(JobKind::CreatomateRender, &job.base.id, ctx.seq);
+        let done = job.final_render();
+        state.bill(NewJob {
+            ready_after_virtual_s: job.failure.is_none().then_some(job.done_s),
+            final_status: done.status.clone(),
+            ignored_modifications: job.ignored_modifications.clone(),
+            ..NewJob::new(
+                JobKind::CreatomateRender,
+                job.base.id.clone(),
+                ctx.seq,
+                job.created,
+            )
+        });
         if state.config().callbacks
             && let Some(url) = &job.base.webhook_url
         {
-            let body = serde_json::to_value(job.final_render()).unwrap_or(Value::Null);
-            callback::post_at(url.clone(), body, job.created + state.scaled(job.done_s));
+            callback::deliver(
+                &state,
+                JobCallbacks {
+                    service: Upstream::Creatomate,
+                    job_id: job.base.id.clone(),
+                    url: url.clone(),
+                    created: job.created,
+                    planned: vec![Planned {
+                        stage: done.status.clone(),
+                        stage_virtual_s: job.done_s,
+                        body: serde_json::to_value(&done).unwrap_or(Value::Null),
+                    }],
+                    faults: webhook_faults.clone(),
+                },
+            );
         }
         out.push(job.at(0.0));
     }
@@ -585,12 +494,13 @@ pub(crate) async fn get_render(
     if let Err(resp) = admit(&state, &headers) {
         return *resp;
     }
+    let visible_after = state.config().creatomate_render_visible_after_s;
     let render = {
         let store = lock(&state.inner.creatomate);
-        store
-            .renders
-            .get(&id)
-            .map(|job| job.at(virtual_since(&state, job.created)))
+        store.renders.get(&id).and_then(|job| {
+            let elapsed = state.virtual_since(job.created);
+            (elapsed >= visible_after).then(|| job.at(elapsed))
+        })
     };
     if let Some(render) = render {
         axum::Json(render).into_response()
@@ -632,7 +542,7 @@ pub(crate) async fn get_template(
 pub(crate) fn render_ready(state: &SimState, id: &str) -> Option<bool> {
     let store = lock(&state.inner.creatomate);
     let job = store.renders.get(id)?;
-    Some(job.at(virtual_since(state, job.created)).status == "succeeded")
+    Some(job.at(state.virtual_since(job.created)).status == "succeeded")
 }
 
 #[cfg(test)]
@@ -650,9 +560,14 @@ mod tests {
             "Background.fill_color": "#000000"
         }))
         .unwrap();
-        assert!(modification_warnings(&src, &mods).is_empty());
+        assert_eq!(
+            check_modifications(&src, &mods),
+            ModificationCheck::default()
+        );
         let mods: Map<String, Value> =
             serde_json::from_value(json!({"Nope.text": "x", "Title.sparkle": 1})).unwrap();
-        assert_eq!(modification_warnings(&src, &mods).len(), 2);
+        let check = check_modifications(&src, &mods);
+        assert_eq!(check.ignored, ["Nope.text", "Title.sparkle"]);
+        assert_eq!(check.warnings.len(), 2);
     }
 }

@@ -16,8 +16,9 @@ use super::types::{Template, TemplateSummary};
 /// | `Captions` | text | `Captions` or `Captions.text` (the caption/lyrics text, lines separated by `\n`); `Captions.time`, `Captions.duration` (seconds, numbers: when the captions block shows) |
 ///
 /// Any other property of these elements (`fill_color`, `font_size`, …) is accepted too.
-/// Keys naming an unknown element or property are ignored with a logged warning (as
-/// Creatomate's v2 `warnings`); the render still succeeds.
+/// Keys naming an unknown element or property are ignored, as by Creatomate v1: the render
+/// still succeeds, a warning is logged and the ledger lists the keys
+/// ([`BilledJob::ignored_modifications`](crate::BilledJob)).
 pub const DEMO_TEMPLATE_ID: &str = "5e1f3c2a-8b4d-4e6f-9a0b-1c2d3e4f5a6b";
 
 /// Id of the built-in "encore vertical music video" (1080×1920 mp4, same elements).

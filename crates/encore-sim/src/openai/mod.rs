@@ -8,10 +8,10 @@
 //! generated size yields `status: "incomplete"` with truncated text, as upstream.
 //! Every answer carries `x-request-id` and the six `x-ratelimit-*` headers.
 
+pub(crate) mod error;
+mod shape;
+pub(crate) mod store;
 pub mod types;
-
-use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -23,203 +23,24 @@ use tokio::time::Instant;
 
 use crate::auth::{self, AuthError};
 use crate::ids;
-use crate::inject::RequestCtx;
 use crate::ledger::JobKind;
+use crate::outcome::OpenaiOutcome;
+use crate::request_ctx::RequestCtx;
 use crate::schema_gen;
-use crate::state::{SimState, lock};
+use crate::state::{NewJob, SimState, lock};
 use crate::text::{self, TextCtx};
 use crate::timefmt;
 
 use self::types::{
-    ApiError, ErrorResponse, IncompleteDetails, InputTokensDetails, OutputContent, OutputItem,
-    OutputMessage, OutputTokensDetails, ResponseObject, TextConfig, TextFormat, Usage,
+    InputTokensDetails, OutputTokensDetails, ResponseObject, TextConfig, TextFormat, Usage,
 };
 
-/// Requests per minute advertised in `x-ratelimit-limit-requests`.
-pub const RATELIMIT_REQUESTS: u64 = 5_000;
-/// Tokens per minute advertised in `x-ratelimit-limit-tokens`.
-pub const RATELIMIT_TOKENS: u64 = 2_000_000;
-const WINDOW: Duration = Duration::from_secs(60);
+pub use self::shape::{INVALID_PROMPT_MESSAGE, REFUSAL_TEXT, SERVER_ERROR_MESSAGE};
+pub use self::store::{RATELIMIT_REQUESTS, RATELIMIT_TOKENS};
 
-/// Per-key usage for the `x-ratelimit-*` headers (advertised, not enforced).
-#[derive(Debug, Default)]
-pub(crate) struct Store {
-    usage: HashMap<String, VecDeque<(Instant, u64)>>,
-}
-
-impl Store {
-    fn record(&mut self, key: &str, tokens: u64, now: Instant) -> (u64, u64) {
-        let q = self.usage.entry(key.to_owned()).or_default();
-        while q
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) >= WINDOW)
-        {
-            q.pop_front();
-        }
-        q.push_back((now, tokens));
-        (q.len() as u64, q.iter().map(|(_, t)| t).sum())
-    }
-}
-
-fn ratelimit_headers(headers: &mut HeaderMap, used_requests: u64, used_tokens: u64) {
-    let per_request = WINDOW.as_secs_f64() / RATELIMIT_REQUESTS as f64;
-    let per_token = WINDOW.as_secs_f64() / RATELIMIT_TOKENS as f64;
-    let pairs = [
-        ("x-ratelimit-limit-requests", RATELIMIT_REQUESTS.to_string()),
-        ("x-ratelimit-limit-tokens", RATELIMIT_TOKENS.to_string()),
-        (
-            "x-ratelimit-remaining-requests",
-            RATELIMIT_REQUESTS.saturating_sub(used_requests).to_string(),
-        ),
-        (
-            "x-ratelimit-remaining-tokens",
-            RATELIMIT_TOKENS.saturating_sub(used_tokens).to_string(),
-        ),
-        (
-            "x-ratelimit-reset-requests",
-            timefmt::go_duration(Duration::from_secs_f64(per_request * used_requests as f64)),
-        ),
-        (
-            "x-ratelimit-reset-tokens",
-            timefmt::go_duration(Duration::from_secs_f64(per_token * used_tokens as f64)),
-        ),
-    ];
-    for (name, value) in pairs {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(HeaderName::from_static(name), v);
-        }
-    }
-}
-
-fn request_id(state: &SimState) -> HeaderValue {
-    let id = state.with_ids(|rng| ids::hex(rng, 32));
-    HeaderValue::from_str(&format!("req_{id}")).expect("hex is a valid header value")
-}
-
-/// An error in OpenAI's format, with `x-request-id`.
-pub(crate) fn api_error(
-    state: &SimState,
-    status: StatusCode,
-    message: &str,
-    kind: &str,
-    param: Option<&str>,
-    code: Option<&str>,
-) -> Response {
-    let body = ErrorResponse {
-        error: ApiError {
-            message: message.to_owned(),
-            kind: kind.to_owned(),
-            param: param.map(str::to_owned),
-            code: code.map(str::to_owned),
-        },
-    };
-    let mut resp = (status, axum::Json(body)).into_response();
-    resp.headers_mut()
-        .insert(HeaderName::from_static("x-request-id"), request_id(state));
-    resp
-}
-
-fn invalid(state: &SimState, message: &str, param: Option<&str>, code: Option<&str>) -> Response {
-    api_error(
-        state,
-        StatusCode::BAD_REQUEST,
-        message,
-        "invalid_request_error",
-        param,
-        code,
-    )
-}
-
-/// The default OpenAI error body for a status.
-pub(crate) fn default_error(state: &SimState, status: StatusCode) -> Response {
-    let (message, kind, code) = match status.as_u16() {
-        400 => ("Invalid request.", "invalid_request_error", None),
-        401 => (
-            "Incorrect API key provided.",
-            "invalid_request_error",
-            Some("invalid_api_key"),
-        ),
-        403 => (
-            "Country, region, or territory not supported",
-            "invalid_request_error",
-            Some("unsupported_country_region_territory"),
-        ),
-        404 => ("Not found.", "invalid_request_error", None),
-        409 => ("Conflict: please retry.", "invalid_request_error", None),
-        422 => ("Unprocessable entity.", "invalid_request_error", None),
-        429 => (
-            "Rate limit reached for requests. Please try again in 1s.",
-            "requests",
-            Some("rate_limit_exceeded"),
-        ),
-        500 => (
-            "The server had an error while processing your request. Sorry about that!",
-            "server_error",
-            None,
-        ),
-        502 => ("Bad gateway.", "server_error", None),
-        503 => (
-            "The engine is currently overloaded, please try again later.",
-            "server_error",
-            None,
-        ),
-        504 => ("Gateway timeout.", "server_error", None),
-        s if s >= 500 => ("Server error.", "server_error", None),
-        _ => ("Request failed.", "invalid_request_error", None),
-    };
-    api_error(state, status, message, kind, None, code)
-}
-
-/// 429 `rate_limit_exceeded` with `retry-after` / `retry-after-ms` (default `retry-after: 1`).
-pub(crate) fn rate_limit_error(
-    state: &SimState,
-    retry_after_s: Option<u64>,
-    retry_after_ms: Option<u64>,
-) -> Response {
-    let wait_ms = retry_after_ms
-        .or(retry_after_s.map(|s| s * 1000))
-        .unwrap_or(crate::fault::DEFAULT_RETRY_AFTER_S * 1000);
-    let message = format!(
-        "Rate limit reached for requests in organization org-encoresim on requests per min (RPM): Limit {RATELIMIT_REQUESTS}, Used {RATELIMIT_REQUESTS}, Requested 1. Please try again in {}. Visit https://platform.openai.com/account/rate-limits to learn more.",
-        timefmt::go_duration(Duration::from_millis(wait_ms))
-    );
-    let mut resp = api_error(
-        state,
-        StatusCode::TOO_MANY_REQUESTS,
-        &message,
-        "requests",
-        None,
-        Some("rate_limit_exceeded"),
-    );
-    let headers = resp.headers_mut();
-    ratelimit_headers(headers, RATELIMIT_REQUESTS, 0);
-    let secs = match (retry_after_s, retry_after_ms) {
-        (None, None) => Some(crate::fault::DEFAULT_RETRY_AFTER_S),
-        (s, _) => s,
-    };
-    if let Some(s) = secs {
-        headers.insert(http::header::RETRY_AFTER, HeaderValue::from(s));
-    }
-    if let Some(ms) = retry_after_ms {
-        headers.insert(
-            HeaderName::from_static("retry-after-ms"),
-            HeaderValue::from(ms),
-        );
-    }
-    resp
-}
-
-/// 429 `insufficient_quota`: no `Retry-After` (waiting does not help).
-pub(crate) fn insufficient_quota(state: &SimState) -> Response {
-    api_error(
-        state,
-        StatusCode::TOO_MANY_REQUESTS,
-        "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
-        "insufficient_quota",
-        None,
-        Some("insufficient_quota"),
-    )
-}
+use self::error::{api_error, invalid, request_id};
+use self::shape::{ItemIds, tokens};
+use self::store::ratelimit_headers;
 
 fn mask_key(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
@@ -583,10 +404,6 @@ fn validate_text(
     }
 }
 
-fn tokens(chars: usize) -> u64 {
-    (chars as u64).div_ceil(4).max(1)
-}
-
 /// `POST /v1/responses`.
 pub(crate) async fn create_response(
     State(state): State<SimState>,
@@ -677,7 +494,7 @@ pub(crate) async fn create_response(
         lower.contains("in korean") || text::has_hangul(&all_text)
     };
     let format = request.text.as_ref().and_then(|t| t.format.clone());
-    let mut output = match &format {
+    let output = match &format {
         Some(TextFormat::JsonSchema { schema, .. }) => {
             schema_gen::generate(schema, &mut rng, &tctx).to_string()
         }
@@ -697,28 +514,37 @@ pub(crate) async fn create_response(
         }
     };
 
-    let mut status = "completed";
-    let mut incomplete = None;
-    let mut output_tokens = tokens(output.chars().count());
-    if let Some(max) = request.max_output_tokens
-        && output_tokens > max
-    {
-        output = output.chars().take((max * 4) as usize).collect();
-        output_tokens = max;
-        status = "incomplete";
-        incomplete = Some(IncompleteDetails {
-            reason: "max_output_tokens".into(),
-        });
-    }
-    let input_tokens = tokens(all_text.chars().count()) + 8;
-    let total_tokens = input_tokens + output_tokens;
-
+    let outcomes = lock(&state.inner.faults).scenario().openai.outcomes.clone();
+    let outcome = {
+        let mut store = lock(&state.inner.openai);
+        let outcome = outcomes.get(store.created).copied().unwrap_or_default();
+        store.created += 1;
+        outcome
+    };
     let (resp_id, msg_id) = state.with_ids(|rng| {
         (
             format!("resp_{}", ids::hex(rng, 48)),
             format!("msg_{}", ids::hex(rng, 48)),
         )
     });
+    let reasoning_id = if outcome == OpenaiOutcome::Reasoning {
+        state.with_ids(|rng| format!("rs_{}", ids::hex(rng, 48)))
+    } else {
+        String::new()
+    };
+    let shaped = shape::shape(
+        outcome,
+        output,
+        request.max_output_tokens,
+        ItemIds {
+            message: msg_id,
+            reasoning: reasoning_id,
+        },
+    );
+    let status = shaped.status;
+    let input_tokens = tokens(all_text.chars().count()) + 8;
+    let output_tokens = shaped.output_tokens;
+    let total_tokens = input_tokens + output_tokens;
     let now = timefmt::unix_secs(SimState::wall_now());
     let response = ResponseObject {
         id: resp_id.clone(),
@@ -726,22 +552,12 @@ pub(crate) async fn create_response(
         created_at: now,
         status: status.into(),
         completed_at: (status == "completed").then_some(now),
-        error: None,
-        incomplete_details: incomplete,
+        error: shaped.error,
+        incomplete_details: shaped.incomplete,
         instructions: request.instructions.clone().map(Value::String),
         max_output_tokens: request.max_output_tokens,
         model: request.model.clone(),
-        output: vec![OutputItem::Message(OutputMessage {
-            id: msg_id,
-            status: status.into(),
-            role: "assistant".into(),
-            content: vec![OutputContent::OutputText {
-                text: output,
-                annotations: Vec::new(),
-                logprobs: Some(Vec::new()),
-            }],
-            phase: None,
-        })],
+        output: shaped.output,
         parallel_tool_calls: Some(true),
         previous_response_id: None,
         reasoning: Some(json!({ "effort": null, "summary": null })),
@@ -763,7 +579,7 @@ pub(crate) async fn create_response(
             },
             output_tokens,
             output_tokens_details: OutputTokensDetails {
-                reasoning_tokens: 0,
+                reasoning_tokens: shaped.reasoning_tokens,
             },
             total_tokens,
         }),
@@ -771,10 +587,21 @@ pub(crate) async fn create_response(
         metadata: Some(request.metadata.clone().unwrap_or_default()),
         extra: serde_json::Map::new(),
     };
-    state.bill(JobKind::OpenaiResponse, &resp_id, ctx.seq);
+    state.bill(NewJob {
+        ready_after_virtual_s: (status == "completed").then_some(0.0),
+        final_status: status.to_owned(),
+        store: request.store,
+        max_output_tokens: request.max_output_tokens,
+        ..NewJob::new(
+            JobKind::OpenaiResponse,
+            resp_id.clone(),
+            ctx.seq,
+            Instant::now(),
+        )
+    });
     let (used_requests, used_tokens) =
         lock(&state.inner.openai).record(&key, total_tokens, Instant::now());
-    tracing::debug!(key = %auth::key_tag(&key), id = %resp_id, "openai response created");
+    tracing::debug!(key = %auth::key_tag(&key), id = %resp_id, ?outcome, "openai response created");
     let mut resp = (StatusCode::OK, axum::Json(response)).into_response();
     let h = resp.headers_mut();
     h.insert(HeaderName::from_static("x-request-id"), request_id(&state));
@@ -798,14 +625,5 @@ mod tests {
     fn masks_keys() {
         assert_eq!(mask_key("sk-abcdefghijklmnop"), "sk-********mnop");
         assert_eq!(mask_key("short"), "*****");
-    }
-
-    #[test]
-    fn ratelimit_header_values() {
-        let mut h = HeaderMap::new();
-        ratelimit_headers(&mut h, 1, 100);
-        assert_eq!(h["x-ratelimit-remaining-requests"], "4999");
-        assert_eq!(h["x-ratelimit-reset-requests"], "12ms");
-        assert_eq!(h.len(), 6);
     }
 }

@@ -5,142 +5,59 @@
 //! the code into the HTTP status. Body codes keep Suno's meanings: 405/430 = rate limited
 //! (transient), 429 = insufficient credits (permanent), 413 = too long, 455 = maintenance.
 //!
-//! Tasks run PENDING → TEXT_SUCCESS (15–30 s) → FIRST_SUCCESS (~40 s) → SUCCESS (~150 s),
-//! each virtual second taking `time_scale` real seconds; a scenario's `[suno] outcomes`
-//! can end them in CREATE_TASK_FAILED, GENERATE_AUDIO_FAILED, SENSITIVE_WORD_ERROR or
-//! CALLBACK_EXCEPTION (with complete tracks), or skip the intermediate stages.
-//! Before TEXT_SUCCESS `response` is `null`; from TEXT_SUCCESS both tracks are listed with
-//! `audioUrl: ""` until each is done.
+//! Tasks run PENDING → TEXT_SUCCESS (15–30 s) → FIRST_SUCCESS (30–40 s, stream URLs) →
+//! SUCCESS (150–180 s, when the second downloadable file is ready; the first file comes at
+//! 120–135 s), each virtual second taking `time_scale` real seconds. Before TEXT_SUCCESS
+//! `response` is `null`; from TEXT_SUCCESS both tracks are listed with `streamAudioUrl` and
+//! `audioUrl` `""` until each exists. A scenario's `[suno] outcomes` can end tasks in
+//! CREATE_TASK_FAILED, GENERATE_AUDIO_FAILED, SENSITIVE_WORD_ERROR, the older `FAILED`, or
+//! CALLBACK_EXCEPTION (after the tracks are complete, or before they have audio), or skip
+//! the intermediate stages; `[suno] timestamped_lyrics` loosens the lyrics answers.
+//!
+//! A task id that does not exist answers the envelope code
+//! [`SimConfig::suno_unknown_task_code`](crate::SimConfig) (400 by default); so does a task
+//! younger than [`SimConfig::suno_task_visible_after_s`](crate::SimConfig) on `record-info`.
+//! Callbacks go to `callBackUrl` at each stage (see [`crate::CallbackRecord`]).
 
 mod align;
+pub(crate) mod envelope;
+pub(crate) mod store;
 mod task;
 pub mod types;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use http::HeaderMap;
 use rand::Rng;
 use rand::rngs::StdRng;
-use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::auth::{self, AuthError};
-use crate::callback;
+use crate::callback::{self, JobCallbacks, Planned};
 use crate::config::SUNO_CREDITS_PER_GENERATE;
 use crate::ids;
-use crate::inject::RequestCtx;
 use crate::ledger::JobKind;
-use crate::ratelimit::SlidingWindow;
-use crate::scenario::SunoOutcome;
-use crate::state::{SimState, lock};
+use crate::outcome::{SunoOutcome, TimestampedLyricsOutcome};
+use crate::request_ctx::RequestCtx;
+use crate::route::Upstream;
+use crate::state::{NewJob, SimState, lock};
 use crate::text::{self, TextCtx};
 
-use self::task::{Phase, Stages, Task, TrackSeed};
-use self::types::{
-    Callback, CallbackData, Envelope, GenerateRequest, TaskCreated, TimestampedLyrics,
-};
+pub use self::store::{RATE_LIMIT, RATE_WINDOW};
 
-/// Generate calls admitted per key in any [`RATE_WINDOW`] (documented).
-pub const RATE_LIMIT: usize = 20;
-/// The generate rate-limit window (documented; real time, not scaled).
-pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+use self::envelope::{envelope_error, ok};
+use self::task::{Stages, Task, TrackSeed};
+use self::types::{Callback, CallbackData, GenerateRequest, TaskCreated, TimestampedLyrics};
+
 /// Models `/generate` accepts (documented list).
 pub const MODELS: &[&str] = &["V4", "V4_5", "V4_5PLUS", "V4_5ALL", "V5", "V5_5"];
 /// Extra models accepted with `suno_accept_v6_models` (UNCONFIRMED for `/generate`).
 pub const V6_MODELS: &[&str] = &["V6", "V6_WILD", "V6_MINI"];
-
-/// Tasks, credits and the rate window.
-#[derive(Debug)]
-pub(crate) struct Store {
-    rng: StdRng,
-    tasks: HashMap<String, Task>,
-    credits: HashMap<String, u64>,
-    window: SlidingWindow,
-    created: usize,
-}
-
-impl Store {
-    pub(crate) fn new(seed: u64) -> Self {
-        Store {
-            rng: ids::rng_for(seed, "suno"),
-            tasks: HashMap::new(),
-            credits: HashMap::new(),
-            window: SlidingWindow::new(RATE_LIMIT, RATE_WINDOW),
-            created: 0,
-        }
-    }
-
-    pub(crate) fn credits(&mut self, key: &str, initial: u64) -> u64 {
-        *self.credits.entry(key.to_owned()).or_insert(initial)
-    }
-
-    /// Duration of a track by id, if it exists (used by Creatomate renders).
-    pub(crate) fn track_duration(&self, audio_id: &str) -> Option<f64> {
-        self.tasks
-            .values()
-            .flat_map(|t| t.tracks.iter())
-            .find(|t| t.id == audio_id)
-            .map(|t| t.duration)
-    }
-}
-
-/// The documented meaning of an envelope code.
-pub(crate) fn code_meaning(code: u16) -> &'static str {
-    match code {
-        200 => "success",
-        400 => "Invalid parameters",
-        401 => "Unauthorized access",
-        404 => "Invalid request method or path",
-        405 => "Rate limit exceeded",
-        413 => "Theme or prompt too long",
-        429 => "The current credits are insufficient. Please top up.",
-        430 => "Your call frequency is too high. Please try again later.",
-        455 => "System maintenance",
-        500 => "Server error",
-        _ => "Error",
-    }
-}
-
-fn ok<T: Serialize>(data: T) -> Response {
-    axum::Json(Envelope {
-        code: 200,
-        msg: "success".to_owned(),
-        data: Some(data),
-    })
-    .into_response()
-}
-
-/// An envelope error: HTTP 200 + body code, or HTTP `code` when the switch is on.
-pub(crate) fn envelope_error(state: &SimState, code: u16, msg: Option<&str>) -> Response {
-    let status = if state.config().suno_errors_as_http_status {
-        StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
-    } else {
-        StatusCode::OK
-    };
-    let body = Envelope::<Value> {
-        code,
-        msg: msg.unwrap_or_else(|| code_meaning(code)).to_owned(),
-        data: None,
-    };
-    (status, axum::Json(body)).into_response()
-}
-
-/// A genuine HTTP failure (e.g. 500/503) with an envelope body.
-pub(crate) fn http_error(status: StatusCode) -> Response {
-    let code = status.as_u16();
-    let body = Envelope::<Value> {
-        code,
-        msg: code_meaning(code).to_owned(),
-        data: None,
-    };
-    (status, axum::Json(body)).into_response()
-}
 
 fn authenticate(state: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {
     auth::check(state.config(), headers).map_err(|e| {
@@ -288,9 +205,13 @@ pub(crate) async fn generate(
     if let Err((code, msg)) = validate(&state, &req) {
         return envelope_error(&state, code, Some(&msg));
     }
-    let outcomes = lock(&state.inner.faults).scenario().suno.outcomes.clone();
+    let (outcomes, callback_faults) = {
+        let faults = lock(&state.inner.faults);
+        let suno = &faults.scenario().suno;
+        (suno.outcomes.clone(), suno.callbacks.clone())
+    };
     let task_id = state.with_ids(|rng| ids::hex(rng, 32));
-    let (task, callback_url, outcome) = {
+    let (task, outcome) = {
         let mut store = lock(&state.inner.suno);
         let balance = store.credits(&key, config.suno_credits);
         if balance < SUNO_CREDITS_PER_GENERATE {
@@ -312,14 +233,28 @@ pub(crate) async fn generate(
             &ctx,
         );
         store.tasks.insert(task_id.clone(), task.clone());
-        (task, req.call_back_url.clone(), outcome)
+        (task, outcome)
     };
-    state.bill(JobKind::SunoTask, &task_id, ctx.seq);
+    state.bill(NewJob {
+        ready_after_virtual_s: task.ready_after_s(),
+        final_status: task.final_status().to_owned(),
+        ..NewJob::new(JobKind::SunoTask, task_id.clone(), ctx.seq, task.created)
+    });
     tracing::debug!(key = %auth::key_tag(&key), task = %task_id, ?outcome, "suno task created");
     if config.callbacks
-        && let Some(url) = callback_url
+        && let Some(url) = req.call_back_url
     {
-        schedule_callbacks(&state, &task, &url);
+        callback::deliver(
+            &state,
+            JobCallbacks {
+                service: Upstream::Suno,
+                job_id: task_id.clone(),
+                url,
+                created: task.created,
+                planned: planned_callbacks(&task),
+                faults: callback_faults,
+            },
+        );
     }
     ok(TaskCreated { task_id })
 }
@@ -377,6 +312,7 @@ fn build_task(
         model_name: model_name(&model),
         instrumental,
         outcome,
+        callback_exception_recovers: state.config().suno_callback_exception_recovers,
         stages: Stages::draw(rng),
         tracks,
         base_url: ctx.base_url.clone(),
@@ -384,94 +320,33 @@ fn build_task(
     }
 }
 
-fn schedule_callbacks(state: &SimState, task: &Task, url: &str) {
-    let s = task.stages;
-    let at = |virtual_s: f64| task.created + state.scaled(virtual_s);
-    let payload = |code: u16, msg: &str, kind: &str, data: Option<Vec<types::CallbackTrack>>| {
-        serde_json::to_value(Callback {
-            code,
-            msg: msg.to_owned(),
-            data: CallbackData {
-                callback_type: kind.to_owned(),
-                task_id: Some(task.id.clone()),
-                task_id_camel: None,
-                data,
-            },
+/// The task's callbacks as documented payloads (snake_case, `task_id`).
+fn planned_callbacks(task: &Task) -> Vec<Planned> {
+    task.callback_plan()
+        .into_iter()
+        .map(|c| Planned {
+            stage: c.stage.to_owned(),
+            stage_virtual_s: c.at_s,
+            body: serde_json::to_value(Callback {
+                code: c.code,
+                msg: c.msg.to_owned(),
+                data: CallbackData {
+                    callback_type: c.stage.to_owned(),
+                    task_id: Some(task.id.clone()),
+                    task_id_camel: None,
+                    data: c.tracks,
+                },
+            })
+            .unwrap_or(Value::Null),
         })
-        .unwrap_or(Value::Null)
-    };
-    let mut plan: Vec<(Instant, Value)> = Vec::new();
-    match task.outcome {
-        SunoOutcome::Success | SunoOutcome::CallbackException => {
-            plan.push((
-                at(s.text_s),
-                payload(
-                    200,
-                    "Text generation completed successfully.",
-                    "text",
-                    Some(Vec::new()),
-                ),
-            ));
-            plan.push((
-                at(s.first_s),
-                payload(
-                    200,
-                    "First track generated successfully.",
-                    "first",
-                    Some(task.callback_tracks(Phase::First)),
-                ),
-            ));
-            plan.push((
-                at(s.complete_s),
-                payload(
-                    200,
-                    "All generated successfully.",
-                    "complete",
-                    Some(task.callback_tracks(Phase::Complete)),
-                ),
-            ));
-        }
-        SunoOutcome::SkipStages => {
-            plan.push((
-                at(s.complete_s),
-                payload(
-                    200,
-                    "All generated successfully.",
-                    "complete",
-                    Some(task.callback_tracks(Phase::Complete)),
-                ),
-            ));
-        }
-        SunoOutcome::GenerateAudioFailed => {
-            plan.push((
-                at(s.text_s),
-                payload(
-                    200,
-                    "Text generation completed successfully.",
-                    "text",
-                    Some(Vec::new()),
-                ),
-            ));
-            plan.push((
-                at(s.first_s),
-                payload(501, "Audio generation failed", "error", None),
-            ));
-        }
-        SunoOutcome::SensitiveWordError => {
-            plan.push((
-                at(s.text_s),
-                payload(400, "The lyrics contain sensitive words", "error", None),
-            ));
-        }
-        SunoOutcome::CreateTaskFailed => {
-            plan.push((
-                at(2.0),
-                payload(500, "Failed to create the task", "error", None),
-            ));
-        }
-    }
-    for (when, body) in plan {
-        callback::post_at(url.to_owned(), body, when);
+        .collect()
+}
+
+/// The answer for a task id that does not exist (or is not visible yet).
+fn unknown_task(state: &SimState) -> Response {
+    match state.config().suno_unknown_task_code {
+        404 => envelope_error(state, 404, Some("Task not found")),
+        code => envelope_error(state, code, Some("Invalid parameters: task not found")),
     }
 }
 
@@ -487,21 +362,16 @@ pub(crate) async fn record_info(
     let Some(task_id) = query.get("taskId").filter(|t| !t.trim().is_empty()) else {
         return envelope_error(&state, 400, Some("Invalid parameters: taskId is required"));
     };
-    let store = lock(&state.inner.suno);
-    let Some(task) = store.tasks.get(task_id) else {
-        drop(store);
-        return envelope_error(&state, 400, Some("Invalid parameters: task not found"));
+    let info = {
+        let store = lock(&state.inner.suno);
+        store.tasks.get(task_id).and_then(|task| {
+            let elapsed = state.virtual_since(task.created);
+            (elapsed >= state.config().suno_task_visible_after_s).then(|| task.record_info(elapsed))
+        })
     };
-    let phase = task.phase(virtual_since(&state, task.created));
-    ok(task.record_info(phase))
-}
-
-fn virtual_since(state: &SimState, created: Instant) -> f64 {
-    let scale = state.config().time_scale;
-    if scale <= 0.0 {
-        f64::INFINITY
-    } else {
-        created.elapsed().as_secs_f64() / scale
+    match info {
+        Some(info) => ok(info),
+        None => unknown_task(&state),
     }
 }
 
@@ -528,11 +398,16 @@ pub(crate) async fn timestamped_lyrics(
             Some("Invalid parameters: taskId and audioId are required"),
         );
     };
-    let (lyrics, duration, instrumental) = {
-        let store = lock(&state.inner.suno);
+    let shapes = lock(&state.inner.faults)
+        .scenario()
+        .suno
+        .timestamped_lyrics
+        .clone();
+    let (lyrics, duration, instrumental, shape) = {
+        let mut store = lock(&state.inner.suno);
         let Some(task) = store.tasks.get(&task_id) else {
             drop(store);
-            return envelope_error(&state, 400, Some("Invalid parameters: task not found"));
+            return unknown_task(&state);
         };
         let Some(index) = task.tracks.iter().position(|t| t.id == audio_id) else {
             drop(store);
@@ -542,8 +417,7 @@ pub(crate) async fn timestamped_lyrics(
                 Some("Invalid parameters: audioId does not belong to this task"),
             );
         };
-        let phase = task.phase(virtual_since(&state, task.created));
-        if index >= phase.ready_tracks() {
+        if !task.file_ready(index, state.virtual_since(task.created)) {
             drop(store);
             return envelope_error(
                 &state,
@@ -552,7 +426,13 @@ pub(crate) async fn timestamped_lyrics(
             );
         }
         let t = &task.tracks[index];
-        (t.prompt.clone(), t.duration, task.instrumental)
+        let (lyrics, duration, instrumental) = (t.prompt.clone(), t.duration, task.instrumental);
+        let shape = shapes
+            .get(store.lyrics_answered)
+            .copied()
+            .unwrap_or_default();
+        store.lyrics_answered += 1;
+        (lyrics, duration, instrumental, shape)
     };
     let mut rng = ids::rng_for_content(state.config().seed, "suno.align", audio_id.as_bytes());
     let aligned_words = if instrumental {
@@ -563,12 +443,47 @@ pub(crate) async fn timestamped_lyrics(
     let waveform_data = (0..120)
         .map(|_| (rng.random_range(0.0..1.0f64) * 1000.0).round() / 1000.0)
         .collect();
-    ok(TimestampedLyrics {
+    let data = TimestampedLyrics {
         aligned_words,
         waveform_data,
         hoot_cer: rng.random_range(0.1..0.45),
         is_streamed: false,
-    })
+    };
+    ok(loosen(&data, shape))
+}
+
+/// The lyrics answer in the shape a scenario asked for.
+fn loosen(data: &TimestampedLyrics, shape: TimestampedLyricsOutcome) -> Value {
+    let mut value = serde_json::to_value(data).unwrap_or(Value::Null);
+    let (null_every, missing_every, drop_waveform) = match shape {
+        TimestampedLyricsOutcome::Normal => (None, None, false),
+        TimestampedLyricsOutcome::NullTimings => (Some((4, 3)), None, false),
+        TimestampedLyricsOutcome::MissingTimings => (None, Some((4, 3)), false),
+        TimestampedLyricsOutcome::NoWaveform => (None, None, true),
+        TimestampedLyricsOutcome::Loose => (Some((4, 1)), Some((4, 3)), true),
+    };
+    if let Some(words) = value.get_mut("alignedWords").and_then(Value::as_array_mut) {
+        for (i, word) in words.iter_mut().enumerate() {
+            let Some(word) = word.as_object_mut() else {
+                continue;
+            };
+            if null_every.is_some_and(|(n, r)| i % n == r) {
+                word.insert("startS".into(), Value::Null);
+                word.insert("endS".into(), Value::Null);
+                word.insert("success".into(), Value::Bool(false));
+            }
+            if missing_every.is_some_and(|(n, r)| i % n == r) {
+                word.remove("startS");
+                word.remove("endS");
+                word.insert("success".into(), Value::Bool(false));
+            }
+        }
+    }
+    if drop_waveform && let Some(obj) = value.as_object_mut() {
+        obj.remove("waveformData");
+        obj.remove("isStreamed");
+    }
+    value
 }
 
 /// `GET /api/v1/generate/credit`.
@@ -581,9 +496,21 @@ pub(crate) async fn credit(State(state): State<SimState>, headers: HeaderMap) ->
     ok(balance)
 }
 
-/// Whether a track (audio id) exists, for file serving.
-pub(crate) fn track_exists(state: &SimState, audio_id: &str) -> bool {
-    lock(&state.inner.suno).track_duration(audio_id).is_some()
+/// Whether a track's media file exists yet, for file serving: `audio` once its
+/// downloadable file is ready, `stream` once it streams, `images` from creation.
+pub(crate) fn media_ready(state: &SimState, kind: &str, audio_id: &str) -> bool {
+    let store = lock(&state.inner.suno);
+    store.tasks.values().any(|task| {
+        let elapsed = state.virtual_since(task.created);
+        task.tracks.iter().enumerate().any(|(i, t)| {
+            t.id == audio_id
+                && match kind {
+                    "audio" => task.file_ready(i, elapsed),
+                    "stream" => task.stream_ready(i, elapsed),
+                    _ => true,
+                }
+        })
+    })
 }
 
 /// Duration of a simulated track, for renders that use its audio URL.

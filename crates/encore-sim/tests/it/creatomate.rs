@@ -131,6 +131,7 @@ async fn failures_carry_error_message() {
         creatomate: encore_sim::CreatomateScenario {
             outcomes: vec![RenderOutcome::Failed],
             failure_message: Some("boom".into()),
+            ..encore_sim::CreatomateScenario::default()
         },
         ..Scenario::default()
     };
@@ -179,23 +180,26 @@ async fn templates() {
         r.json()[0].get("source").is_none(),
         "the list carries no source"
     );
-    let r = call(
-        &router,
-        "GET",
-        &format!("/v1/templates/{DEMO_TEMPLATE_ID}"),
-        Some(KEY),
-        None,
-    )
-    .await;
-    let t: Template = serde_json::from_value(r.json()).unwrap();
-    let names: Vec<&str> = t.source["elements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
-    for n in ["Audio", "Title", "Captions"] {
-        assert!(names.contains(&n), "{names:?}");
+    // the source names the elements a client configures (a free check before paying)
+    for id in [DEMO_TEMPLATE_ID, encore_sim::VERTICAL_TEMPLATE_ID] {
+        let r = call(
+            &router,
+            "GET",
+            &format!("/v1/templates/{id}"),
+            Some(KEY),
+            None,
+        )
+        .await;
+        let t: Template = serde_json::from_value(r.json()).unwrap();
+        let names: Vec<(&str, &str)> = t.source["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["name"].as_str().unwrap(), e["type"].as_str().unwrap()))
+            .collect();
+        for n in [("Audio", "audio"), ("Title", "text"), ("Captions", "text")] {
+            assert!(names.contains(&n), "{names:?}");
+        }
     }
     let r = call(
         &router,
@@ -310,4 +314,150 @@ async fn rate_limit_counts_every_request() {
     let r = call(&router, "GET", "/v1/templates", Some(KEY), None).await;
     assert_eq!(r.status, 429);
     assert_eq!(r.headers["retry-after"], "8");
+}
+
+/// Modifications that name no element (or no property of one) are accepted and ignored, as
+/// by Creatomate v1; the ledger lists them.
+#[tokio::test(start_paused = true)]
+async fn modifications_matching_nothing_are_ignored_and_recorded() {
+    let (state, router) = sim(SimConfig {
+        time_scale: 0.01,
+        ..SimConfig::default()
+    });
+    let mut body = render_body();
+    body["modifications"]["Subtitles.text"] = json!("no such element");
+    body["modifications"]["Audio.sparkle"] = json!(3);
+    body["modifications"]["Lyrics"] = json!("no such element either");
+    let r = render(&router, body).await;
+    assert_eq!(
+        r.status, 202,
+        "accepted: v1 does not validate element names"
+    );
+    let id = r.json()[0]["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let done = status(&router, &id).await;
+    assert_eq!(done.status, "succeeded", "and rendered");
+    let ledger = state.ledger();
+    let job = ledger.job(&id).unwrap();
+    assert_eq!(
+        job.ignored_modifications,
+        ["Audio.sparkle", "Lyrics", "Subtitles.text"]
+    );
+    assert_eq!(job.final_status, "succeeded");
+    // a render whose modifications all match records nothing ignored
+    let r = render(&router, render_body()).await;
+    let id = r.json()[0]["id"].as_str().unwrap().to_owned();
+    assert!(
+        state
+            .ledger()
+            .job(&id)
+            .unwrap()
+            .ignored_modifications
+            .is_empty()
+    );
+    let json = call(&router, "GET", "/__sim/ledger", None, None)
+        .await
+        .json();
+    assert_eq!(
+        json["jobs"][0]["ignored_modifications"],
+        json!(["Audio.sparkle", "Lyrics", "Subtitles.text"])
+    );
+}
+
+/// A custom RenderScript without an `Audio` element ignores `Audio.source`: the video keeps
+/// the source's own duration.
+#[tokio::test(start_paused = true)]
+async fn an_ignored_audio_source_does_not_set_the_length() {
+    let (state, router) = sim(SimConfig {
+        time_scale: 0.01,
+        ..SimConfig::default()
+    });
+    let body = json!({
+        "source": { "output_format": "mp4", "width": 640, "height": 360, "duration": 12,
+                    "elements": [ { "name": "Title", "type": "text", "text": "x" } ] },
+        "modifications": { "Audio.source": "https://cdn.example.test/long.mp3", "Audio.duration": 300 }
+    });
+    let id = render(&router, body).await.json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let done = status(&router, &id).await;
+    assert!((done.duration.unwrap() - 12.0).abs() < 1e-9, "{done:?}");
+    assert_eq!(
+        state.ledger().job(&id).unwrap().ignored_modifications,
+        ["Audio.duration", "Audio.source"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_render_can_be_invisible_for_a_while() {
+    let (state, router) = sim(SimConfig {
+        creatomate_render_visible_after_s: 3.0,
+        ..SimConfig::default()
+    });
+    let r = render(&router, render_body()).await;
+    assert_eq!(r.status, 202);
+    let id = r.json()[0]["id"].as_str().unwrap().to_owned();
+    let get = |id: String| {
+        let router = router.clone();
+        async move {
+            call(
+                &router,
+                "GET",
+                &format!("/v1/renders/{id}"),
+                Some(KEY),
+                None,
+            )
+            .await
+        }
+    };
+    let hidden = get(id.clone()).await;
+    assert_eq!(hidden.status, 404);
+    let unknown = get("00000000-0000-4000-8000-000000000000".into()).await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(
+        hint_of(&hidden).replace(&id, "ID"),
+        hint_of(&unknown).replace("00000000-0000-4000-8000-000000000000", "ID"),
+        "the same answer as an unknown id"
+    );
+    tokio::time::sleep(Duration::from_millis(2900)).await;
+    assert_eq!(get(id.clone()).await.status, 404);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(get(id.clone()).await.status, 200);
+    assert_eq!(state.ledger().creatomate_renders, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_ledger_knows_when_each_render_is_ready() {
+    let (state, router) = sim(SimConfig {
+        time_scale: 0.01,
+        scenario: Scenario::from_toml("[creatomate]\noutcomes = [\"succeeded\", \"failed\"]")
+            .unwrap(),
+        ..SimConfig::default()
+    });
+    let a = render(&router, render_body()).await.json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = render(&router, render_body()).await.json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ledger = state.ledger();
+    let job = ledger.job(&a).unwrap().clone();
+    let ready_ms = job.ready_at_ms.unwrap();
+    assert_eq!(job.final_status, "succeeded");
+    assert_eq!(
+        ledger.job(&b).unwrap().ready_after_virtual_s,
+        None,
+        "a failed render is never ready"
+    );
+    assert_eq!(ledger.job(&b).unwrap().final_status, "failed");
+    // just before the ready time it is rendering; at it, succeeded
+    let start = tokio::time::Instant::now() - state.elapsed();
+    tokio::time::sleep_until(start + Duration::from_millis(ready_ms - 1)).await;
+    assert_eq!(status(&router, &a).await.status, "rendering");
+    tokio::time::sleep_until(start + Duration::from_millis(ready_ms + 1)).await;
+    assert_eq!(status(&router, &a).await.status, "succeeded");
 }

@@ -1,13 +1,18 @@
 //! The ledger over HTTP and the Rust API; `/__sim` endpoints; serving and shutdown.
 
-use encore_sim::{Ledger, RouteId, SimConfig, SimState, serve};
+use encore_sim::{Ledger, RouteId, Scenario, SimConfig, SimState, serve};
 use serde_json::{Value, json};
 
 use crate::support::{KEY, call, client, fast, sim};
 
 #[tokio::test]
 async fn ledger_over_http_matches_the_rust_api() {
-    let sim = serve(SimState::new(fast()), "127.0.0.1:0".parse().unwrap())
+    // no callbacks: their records would race the two snapshots compared below
+    let config = SimConfig {
+        callbacks: false,
+        ..fast()
+    };
+    let sim = serve(SimState::new(config), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let base = sim.base_url();
@@ -155,4 +160,212 @@ fn invalid_config_is_reported() {
     })
     .unwrap_err();
     assert_eq!(err.field(), "time_scale");
+}
+
+/// Every rate-limit refusal is counted on its route, whoever answered it (the simulator's
+/// own limiters or a scripted fault); 429s that are not rate limits are not.
+#[tokio::test(start_paused = true)]
+async fn rate_limit_refusals_are_counted_per_route() {
+    let scenario = Scenario::from_toml(
+        r#"
+[routes."openai.responses"]
+sequence = [{ kind = "openai_rate_limit", retry_after_ms = 10 }, "openai_insufficient_quota"]
+[routes."suno.record_info"]
+sequence = [{ kind = "suno_code", code = 405 }, { kind = "suno_code", code = 455 }]
+[routes."creatomate.render_status"]
+sequence = [{ kind = "status", status = 429 }]
+"#,
+    )
+    .unwrap();
+    let (state, router) = sim(SimConfig {
+        scenario,
+        suno_credits: 12 * 20,
+        ..fast()
+    });
+    let generate = json!({ "customMode": false, "instrumental": true, "model": "V5", "callBackUrl": "https://x.test/cb", "prompt": "calm piano" });
+    // Suno: 20 generates pass, the 21st is refused by the window (body code 430)
+    for _ in 0..21 {
+        call(
+            &router,
+            "POST",
+            "/api/v1/generate",
+            Some(KEY),
+            Some(generate.clone()),
+        )
+        .await;
+    }
+    // the window frees up; now the credits are gone: body code 429 is no rate limit
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    call(
+        &router,
+        "POST",
+        "/api/v1/generate",
+        Some(KEY),
+        Some(generate),
+    )
+    .await;
+    // scripted: 405 counts, 455 (maintenance) does not
+    for _ in 0..2 {
+        call(
+            &router,
+            "GET",
+            "/api/v1/generate/record-info?taskId=x",
+            Some(KEY),
+            None,
+        )
+        .await;
+    }
+    // OpenAI: a rate limit counts, insufficient_quota (also a 429) does not
+    let body = json!({ "model": "gpt-4o", "input": "hi" });
+    for _ in 0..2 {
+        call(
+            &router,
+            "POST",
+            "/v1/responses",
+            Some(KEY),
+            Some(body.clone()),
+        )
+        .await;
+    }
+    // Creatomate: a scripted 429 (never reaching the window), then 31 reads: the 31st is
+    // refused by the 30 / 10 s window
+    for _ in 0..32 {
+        call(&router, "GET", "/v1/renders/nope", Some(KEY), None).await;
+    }
+    let ledger = state.ledger();
+    assert_eq!(ledger.rate_limited(RouteId::SunoGenerate), 1);
+    assert_eq!(ledger.rate_limited(RouteId::SunoRecordInfo), 1);
+    assert_eq!(ledger.rate_limited(RouteId::OpenaiResponses), 1);
+    assert_eq!(ledger.rate_limited(RouteId::CreatomateRenderStatus), 2);
+    assert_eq!(ledger.rate_limited_total(), 5);
+    let codes: Vec<(Option<u16>, bool)> = ledger
+        .requests_for(RouteId::SunoGenerate)
+        .skip(19)
+        .map(|r| (r.body_code, r.rate_limited))
+        .collect();
+    assert_eq!(
+        codes,
+        [(Some(200), false), (Some(430), true), (Some(429), false)]
+    );
+    let refused: Vec<Option<&str>> = ledger
+        .requests
+        .iter()
+        .filter(|r| r.rate_limited)
+        .map(|r| r.fault.as_deref())
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            None,
+            Some("suno_code:405"),
+            Some("openai_rate_limit"),
+            Some("status:429"),
+            None
+        ],
+        "the fault label tells the limiters' refusals from scripted ones"
+    );
+}
+
+#[tokio::test]
+async fn insufficient_credits_mirrored_into_http_429_is_no_rate_limit() {
+    let (state, router) = sim(SimConfig {
+        suno_credits: 0,
+        suno_errors_as_http_status: true,
+        ..fast()
+    });
+    let generate = json!({ "customMode": false, "instrumental": true, "model": "V5", "callBackUrl": "https://x.test/cb", "prompt": "calm piano" });
+    let r = call(
+        &router,
+        "POST",
+        "/api/v1/generate",
+        Some(KEY),
+        Some(generate),
+    )
+    .await;
+    assert_eq!(r.status, 429);
+    let ledger = state.ledger();
+    assert_eq!(ledger.rate_limited_total(), 0);
+    assert_eq!(ledger.requests[0].status, Some(429));
+}
+
+/// A clean run proves from the server's side that no call was refused for rate limiting,
+/// and the ledger JSON carries the new fields.
+#[tokio::test]
+async fn a_clean_run_has_no_refusals_and_exposes_ready_times() {
+    let sim = serve(
+        SimState::new(SimConfig {
+            callbacks: false,
+            ..fast()
+        }),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let base = sim.base_url();
+    let c = client();
+    c.post(format!("{base}/v1/responses"))
+        .bearer_auth(KEY)
+        .json(
+            &json!({ "model": "gpt-4o", "input": "hi", "store": false, "max_output_tokens": 500 }),
+        )
+        .send()
+        .await
+        .unwrap();
+    c.post(format!("{base}/api/v1/generate"))
+        .bearer_auth(KEY)
+        .json(&json!({ "customMode": false, "instrumental": true, "model": "V5", "callBackUrl": "https://x.test/cb", "prompt": "calm piano" }))
+        .send()
+        .await
+        .unwrap();
+    c.post(format!("{base}/v1/renders"))
+        .bearer_auth(KEY)
+        .json(&json!({ "template_id": encore_sim::DEMO_TEMPLATE_ID }))
+        .send()
+        .await
+        .unwrap();
+    let json: Value = c
+        .get(format!("{base}/__sim/ledger"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json["rate_limited_per_route"], json!({}));
+    assert!(
+        json["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["rate_limited"] == false)
+    );
+    assert_eq!(json["requests"][1]["body_code"], 200);
+    assert_eq!(json["callbacks"], json!([]));
+    let jobs = json["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 3);
+    assert_eq!(jobs[0]["store"], false);
+    assert_eq!(jobs[0]["max_output_tokens"], 500);
+    assert_eq!(jobs[0]["ready_after_virtual_s"], 0.0);
+    for job in jobs {
+        let after = job["ready_after_virtual_s"].as_f64().unwrap();
+        let created = job["created_virtual_s"].as_f64().unwrap();
+        let ready = job["ready_virtual_s"].as_f64().unwrap();
+        assert!((ready - created - after).abs() < 1e-6, "{job}");
+        let at = job["at_ms"].as_u64().unwrap();
+        let ready_ms = job["ready_at_ms"].as_u64().unwrap();
+        assert!(
+            ready_ms.abs_diff(at + (after * 0.001 * 1000.0) as u64) <= 1,
+            "{job}"
+        );
+    }
+    // an ideal makespan from the ledger alone: the last ready time
+    let ideal = jobs
+        .iter()
+        .map(|j| j["ready_at_ms"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(ideal >= jobs[1]["at_ms"].as_u64().unwrap() + 150);
+    let typed: Ledger = serde_json::from_value(json).unwrap();
+    assert_eq!(typed.rate_limited_total(), 0);
+    sim.shutdown().await;
 }

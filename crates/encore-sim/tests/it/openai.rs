@@ -1,10 +1,10 @@
 //! OpenAI Responses: structured output validates against the sent schema; errors and headers.
 
-use encore_sim::SimConfig;
-use encore_sim::openai::types::{ErrorResponse, ResponseObject};
+use encore_sim::openai::types::{ErrorResponse, OutputContent, OutputItem, ResponseObject};
+use encore_sim::{JobKind, Scenario, SimConfig, SimState, serve};
 use serde_json::{Value, json};
 
-use crate::support::{KEY, call, fast, sim};
+use crate::support::{KEY, call, client, fast, sim};
 
 fn request(schema: &Value, prompt: &str, seed_hint: u64) -> Value {
     json!({
@@ -194,14 +194,138 @@ async fn response_object_and_headers() {
 
 #[tokio::test]
 async fn small_max_output_tokens_gives_incomplete() {
-    let (_s, router) = sim(fast());
+    let (state, router) = sim(fast());
     let mut body = request(&schemars_like(), "x", 0);
     body["max_output_tokens"] = json!(16);
+    body["store"] = json!(false);
     let v = call(&router, "POST", "/v1/responses", Some(KEY), Some(body))
         .await
         .json();
     assert_eq!(v["status"], "incomplete");
     assert_eq!(v["incomplete_details"]["reason"], "max_output_tokens");
+    assert_eq!(v["store"], false);
+    assert_eq!(v["max_output_tokens"], 16);
+    assert_eq!(v["usage"]["output_tokens"], 16);
+    let resp: ResponseObject = serde_json::from_value(v).unwrap();
+    assert!(
+        serde_json::from_str::<Value>(&resp.output_text()).is_err(),
+        "cut-off JSON"
+    );
+    let ledger = state.ledger();
+    let job = &ledger.jobs[0];
+    assert_eq!(job.final_status, "incomplete");
+    assert_eq!((job.store, job.max_output_tokens), (Some(false), Some(16)));
+    assert_eq!(job.ready_after_virtual_s, None, "no usable result");
+}
+
+/// Each scripted outcome, in order, over real loopback; then normal answers again.
+#[tokio::test]
+async fn scripted_outcomes_shape_the_response() {
+    let scenario = Scenario::from_toml(
+        r#"
+[openai]
+outcomes = ["reasoning", "refusal", "failed_server_error", "failed_invalid_prompt",
+            "incomplete_max_output_tokens", "incomplete_content_filter"]
+"#,
+    )
+    .unwrap();
+    let sim = serve(
+        SimState::new(SimConfig { scenario, ..fast() }),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let c = client();
+    let mut answers = Vec::new();
+    for n in 0..7 {
+        let mut body = request(&schemars_like(), "a bakery", n);
+        body["store"] = json!(false);
+        body["max_output_tokens"] = json!(4000);
+        let r = c
+            .post(format!("{}/v1/responses", sim.base_url()))
+            .bearer_auth(KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "every outcome is an HTTP 200");
+        let v: Value = r.json().await.unwrap();
+        let typed: ResponseObject = serde_json::from_value(v.clone()).unwrap();
+        answers.push((v, typed));
+    }
+    // reasoning: a reasoning item before the message, reasoning tokens counted
+    let (v, r) = &answers[0];
+    assert_eq!(r.status, "completed");
+    assert_eq!(v["output"][0]["type"], "reasoning");
+    assert!(v["output"][0]["id"].as_str().unwrap().starts_with("rs_"));
+    assert_eq!(v["output"][1]["type"], "message");
+    assert!(
+        v["usage"]["output_tokens_details"]["reasoning_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    serde_json::from_str::<Value>(&r.output_text()).expect("the message is still valid JSON");
+    // refusal: completed, one refusal part, no output_text
+    let (v, r) = &answers[1];
+    assert_eq!(r.status, "completed");
+    assert_eq!(v["output"][0]["content"][0]["type"], "refusal");
+    assert_eq!(
+        v["output"][0]["content"][0]["refusal"],
+        encore_sim::openai::REFUSAL_TEXT
+    );
+    assert_eq!(r.output_text(), "");
+    // failed: transient server_error, then permanent invalid_prompt; no output
+    for (i, code) in [(2, "server_error"), (3, "invalid_prompt")] {
+        let (v, r) = &answers[i];
+        assert_eq!(r.status, "failed");
+        assert_eq!(r.error.as_ref().unwrap().code, code);
+        assert!(v["error"]["message"].is_string());
+        assert!(r.output.is_empty() && v["completed_at"].is_null());
+    }
+    // incomplete with each reason; the text is cut off
+    for (i, reason) in [(4, "max_output_tokens"), (5, "content_filter")] {
+        let (v, r) = &answers[i];
+        assert_eq!(r.status, "incomplete");
+        assert_eq!(v["incomplete_details"]["reason"], reason);
+        assert!(matches!(&r.output[0], OutputItem::Message(m) if m.status == "incomplete"));
+        assert!(serde_json::from_str::<Value>(&r.output_text()).is_err());
+    }
+    // then normal again
+    let (_, r) = &answers[6];
+    assert_eq!(r.status, "completed");
+    assert!(matches!(&r.output[0], OutputItem::Message(m)
+        if matches!(m.content[0], OutputContent::OutputText { .. })));
+    let ledger = sim.ledger();
+    let statuses: Vec<&str> = ledger
+        .jobs_of(JobKind::OpenaiResponse)
+        .map(|j| j.final_status.as_str())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "completed",
+            "completed",
+            "failed",
+            "failed",
+            "incomplete",
+            "incomplete",
+            "completed"
+        ],
+        "every created response is billed"
+    );
+    for job in ledger.jobs_of(JobKind::OpenaiResponse) {
+        assert_eq!(
+            (job.store, job.max_output_tokens),
+            (Some(false), Some(4000))
+        );
+        assert_eq!(
+            job.ready_after_virtual_s.is_some(),
+            job.final_status == "completed"
+        );
+        assert_eq!(job.ready_at_ms.is_some(), job.final_status == "completed");
+    }
+    sim.shutdown().await;
 }
 
 async fn error_of(body: Value, key: Option<&str>, config: SimConfig) -> (u16, ErrorResponse) {

@@ -70,18 +70,41 @@ async fn task_lifecycle_on_virtual_time() {
     let param: Value = serde_json::from_str(&i.param).expect("param is a JSON string");
     assert_eq!(param["title"], "Happy Paws");
 
-    let mut seen = vec![i.status];
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+    // Poll every virtual second and note when each thing first appears.
+    let mut seen = vec![(i.status, 0)];
+    let mut first_at = std::collections::BTreeMap::new();
+    let start = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = start.elapsed().as_secs();
         let i = info(&router, &task).await;
-        if seen.last() != Some(&i.status) {
-            seen.push(i.status.clone());
+        if seen.last().map(|(s, _)| s) != Some(&i.status) {
+            seen.push((i.status.clone(), now));
         }
-        if i.status == "FIRST_SUCCESS" {
-            let tracks = i.response.as_ref().unwrap().suno_data.clone();
-            assert_eq!(tracks.len(), 2);
-            assert!(!tracks[0].audio_url.is_empty());
-            assert!(tracks[1].audio_url.is_empty());
+        let tracks = i
+            .response
+            .as_ref()
+            .map(|r| r.suno_data.clone())
+            .unwrap_or_default();
+        for (n, t) in tracks.iter().enumerate() {
+            if !t.stream_audio_url.is_empty() {
+                first_at.entry(format!("stream{n}")).or_insert(now);
+            }
+            if t.audio_url.is_empty() {
+                assert!(t.duration.is_none());
+            } else {
+                first_at.entry(format!("audio{n}")).or_insert(now);
+                assert!(
+                    t.duration.is_some(),
+                    "a downloadable track has its duration"
+                );
+            }
+        }
+        if i.status == "FIRST_SUCCESS" && !first_at.contains_key("audio0") {
+            assert!(
+                tracks.iter().all(|t| t.audio_url.is_empty()),
+                "FIRST_SUCCESS streams before any file exists"
+            );
         }
         if i.status == "SUCCESS" {
             let tracks = i.response.unwrap().suno_data;
@@ -102,14 +125,37 @@ async fn task_lifecycle_on_virtual_time() {
             assert_ne!(tracks[0].id, tracks[1].id);
             break;
         }
+        assert!(now < 200, "no SUCCESS after {now} s: {seen:?}");
     }
+    let statuses: Vec<&str> = seen.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(
-        seen,
+        statuses,
         ["PENDING", "TEXT_SUCCESS", "FIRST_SUCCESS", "SUCCESS"]
     );
-    let elapsed = state.elapsed().as_secs();
-    assert!((140..=180).contains(&elapsed), "{elapsed}");
-    assert_eq!(state.ledger().suno_tasks, 1);
+    let at = |k: &str| first_at[k];
+    let status_at = |k: &str| seen.iter().find(|(s, _)| s == k).unwrap().1;
+    // documented: stream URL in ~30–40 s, downloadable file in ~2–3 min
+    assert!((15..=31).contains(&status_at("TEXT_SUCCESS")), "{seen:?}");
+    assert!((30..=41).contains(&at("stream0")), "{first_at:?}");
+    assert_eq!(at("stream0"), status_at("FIRST_SUCCESS"));
+    assert!(at("stream1") >= at("stream0") && at("stream1") <= at("stream0") + 6);
+    assert!((120..=136).contains(&at("audio0")), "{first_at:?}");
+    assert!(at("audio1") >= at("audio0") + 29, "{first_at:?}");
+    assert_eq!(at("audio1"), status_at("SUCCESS"));
+    assert!((150..=181).contains(&status_at("SUCCESS")), "{seen:?}");
+    let ledger = state.ledger();
+    assert_eq!(ledger.suno_tasks, 1);
+    let job = ledger.job(&task).unwrap();
+    assert_eq!(job.final_status, "SUCCESS");
+    let ready = job.ready_after_virtual_s.unwrap();
+    assert!(
+        ready <= status_at("SUCCESS") as f64 && (status_at("SUCCESS") as f64) < ready + 1.0 + 1e-9,
+        "ready after {ready} s, seen at {seen:?}"
+    );
+    let ready_virtual = job.ready_virtual_s.unwrap() - job.created_virtual_s.unwrap();
+    assert!((ready_virtual - ready).abs() < 1e-6, "{job:?}");
+    let ready_ms = job.ready_at_ms.unwrap() - job.at_ms;
+    assert!(ready_ms.abs_diff((ready * 1000.0) as u64) <= 1, "{job:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -363,6 +409,7 @@ async fn scenario_outcomes_end_tasks() {
                 SunoOutcome::SkipStages,
                 SunoOutcome::CreateTaskFailed,
             ],
+            ..SunoScenario::default()
         },
         ..Scenario::default()
     };
@@ -450,4 +497,266 @@ async fn simple_mode_writes_lyrics_and_files_are_served() {
     assert_eq!(r.status, 200);
     assert_eq!(r.headers["content-type"], "audio/mpeg");
     assert_eq!(&r.bytes()[..2], &[0xFF, 0xFB]);
+}
+
+fn with_scenario(toml: &str) -> SimConfig {
+    SimConfig {
+        scenario: Scenario::from_toml(toml).unwrap(),
+        ..config()
+    }
+}
+
+async fn raw_info(router: &Router, task: &str) -> Value {
+    call(
+        router,
+        "GET",
+        &format!("/api/v1/generate/record-info?taskId={task}"),
+        Some(KEY),
+        None,
+    )
+    .await
+    .json()
+}
+
+/// Polls every virtual second until `done`, returning the statuses seen with the tracks'
+/// audio state.
+async fn watch(router: &Router, task: &str, secs: u64) -> Vec<(String, bool, bool)> {
+    let mut seen = Vec::new();
+    for _ in 0..secs {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let i = info(router, task).await;
+        let tracks = i.response.map(|r| r.suno_data).unwrap_or_default();
+        let streaming = tracks.iter().any(|t| !t.stream_audio_url.is_empty());
+        let audio = !tracks.is_empty() && tracks.iter().all(|t| !t.audio_url.is_empty());
+        let entry = (i.status, streaming, audio);
+        if seen.last() != Some(&entry) {
+            seen.push(entry);
+        }
+    }
+    seen
+}
+
+fn st(status: &str, streaming: bool, audio: bool) -> (String, bool, bool) {
+    (status.to_owned(), streaming, audio)
+}
+
+#[tokio::test(start_paused = true)]
+async fn callback_exception_before_audio_then_the_audio_arrives() {
+    let toml = "[suno]\noutcomes = [\"callback_exception_before_audio\"]";
+    let (state, router) = sim(with_scenario(toml));
+    let task = create(&router).await;
+    let seen = watch(&router, &task, 200).await;
+    // reported before any file exists; the status stays while the tracks fill in
+    assert_eq!(
+        seen,
+        [
+            st("PENDING", false, false),
+            st("TEXT_SUCCESS", false, false),
+            st("CALLBACK_EXCEPTION", true, false),
+            st("CALLBACK_EXCEPTION", true, true),
+        ]
+    );
+    let i = raw_info(&router, &task).await;
+    assert!(i["data"]["errorMessage"].is_string());
+    assert!(i["data"]["errorCode"].is_null());
+    let job = state.ledger().jobs[0].clone();
+    assert_eq!(job.final_status, "CALLBACK_EXCEPTION");
+    assert!(
+        job.ready_after_virtual_s.is_some(),
+        "the audio does become available"
+    );
+
+    // the alternative: the status moves on once the last file is ready
+    let (state, router) = sim(SimConfig {
+        suno_callback_exception_recovers: true,
+        ..with_scenario(toml)
+    });
+    let task = create(&router).await;
+    let seen = watch(&router, &task, 200).await;
+    assert_eq!(
+        seen,
+        [
+            st("PENDING", false, false),
+            st("TEXT_SUCCESS", false, false),
+            st("CALLBACK_EXCEPTION", true, false),
+            st("SUCCESS", true, true),
+        ]
+    );
+    assert_eq!(state.ledger().jobs[0].final_status, "SUCCESS");
+}
+
+#[tokio::test(start_paused = true)]
+async fn old_failed_status_with_an_error_message() {
+    let (state, router) = sim(with_scenario("[suno]\noutcomes = [\"failed\"]"));
+    let task = create(&router).await;
+    let seen = watch(&router, &task, 60).await;
+    let statuses: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(statuses, ["PENDING", "TEXT_SUCCESS", "FAILED"]);
+    let i = raw_info(&router, &task).await;
+    assert_eq!(i["data"]["status"], "FAILED");
+    assert_eq!(i["data"]["errorMessage"], "Music generation failed");
+    assert!(i["data"]["errorCode"].is_null());
+    assert!(i["data"]["response"].is_null());
+    let job = state.ledger().jobs[0].clone();
+    assert_eq!(
+        (job.final_status.as_str(), job.ready_after_virtual_s),
+        ("FAILED", None)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn loose_timestamped_lyrics() {
+    let toml = "[suno]\ntimestamped_lyrics = [\"null_timings\", \"missing_timings\", \"no_waveform\", \"loose\"]";
+    let (_state, router) = sim(with_scenario(toml));
+    let task = create(&router).await;
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    let audio = info(&router, &task).await.response.unwrap().suno_data[0]
+        .id
+        .clone();
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let r = call(
+            &router,
+            "POST",
+            "/api/v1/generate/get-timestamped-lyrics",
+            Some(KEY),
+            Some(json!({ "taskId": task, "audioId": audio })),
+        )
+        .await;
+        answers.push(r.json()["data"].clone());
+    }
+    let words = |d: &Value| d["alignedWords"].as_array().unwrap().clone();
+    let nulls = |d: &Value| {
+        words(d)
+            .iter()
+            .filter(|w| w.get("startS") == Some(&Value::Null) && w["endS"].is_null())
+            .count()
+    };
+    let missing = |d: &Value| {
+        words(d)
+            .iter()
+            .filter(|w| w.get("startS").is_none() && w.get("endS").is_none())
+            .count()
+    };
+    let n = words(&answers[0]).len();
+    assert!(n > 8);
+    // null_timings: every 4th word null and unaligned, the rest numeric
+    assert_eq!(nulls(&answers[0]), n / 4);
+    assert_eq!(missing(&answers[0]), 0);
+    assert!(words(&answers[0])[3]["startS"].is_null());
+    assert_eq!(words(&answers[0])[3]["success"], false);
+    assert!(words(&answers[0])[0]["startS"].is_f64());
+    // missing_timings: the keys are absent
+    assert_eq!(missing(&answers[1]), n / 4);
+    assert_eq!(nulls(&answers[1]), 0);
+    // no_waveform: the keys are absent, the words are whole
+    assert!(answers[2].get("waveformData").is_none() && answers[2].get("isStreamed").is_none());
+    assert_eq!(nulls(&answers[2]) + missing(&answers[2]), 0);
+    // loose: everything at once
+    assert!(nulls(&answers[3]) > 0 && missing(&answers[3]) > 0);
+    assert!(answers[3].get("waveformData").is_none());
+    // then normal again, and every answer still parses leniently as the text
+    assert!(answers[4]["waveformData"].is_array());
+    assert_eq!(nulls(&answers[4]) + missing(&answers[4]), 0);
+    for a in &answers {
+        let all = words(a);
+        let texts: Vec<&str> = all.iter().map(|w| w["word"].as_str().unwrap()).collect();
+        assert_eq!(texts.len(), n);
+        assert_eq!(texts[0], "[Verse]\nWaggin'");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_task_can_be_invisible_for_a_while() {
+    let (_state, router) = sim(SimConfig {
+        suno_task_visible_after_s: 5.0,
+        ..config()
+    });
+    let task = create(&router).await;
+    let r = raw_info(&router, &task).await;
+    assert_eq!(
+        (r["code"].as_u64(), r["data"].is_null()),
+        (Some(400), true),
+        "{r}"
+    );
+    let unknown = raw_info(&router, "no-such-task").await;
+    assert_eq!(r, unknown, "indistinguishable from an unknown task");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(raw_info(&router, &task).await["code"], 400);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(info(&router, &task).await.status, "PENDING");
+
+    // the 404 form, as HTTP status too with the mirroring switch
+    let (_state, router) = sim(SimConfig {
+        suno_task_visible_after_s: 5.0,
+        suno_unknown_task_code: 404,
+        suno_errors_as_http_status: true,
+        ..config()
+    });
+    let task = create(&router).await;
+    let r = call(
+        &router,
+        "GET",
+        &format!("/api/v1/generate/record-info?taskId={task}"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["code"], 404);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(info(&router, &task).await.status, "PENDING");
+}
+
+#[tokio::test]
+async fn no_credits_no_task_nothing_billed() {
+    let (state, router) = sim(SimConfig {
+        suno_credits: 0,
+        ..config()
+    });
+    let r = call(&router, "GET", "/api/v1/generate/credit", Some(KEY), None).await;
+    assert_eq!(
+        r.json(),
+        json!({ "code": 200, "msg": "success", "data": 0 })
+    );
+    let r = gen_with(&router, json!({})).await;
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v["code"], 429, "{v}");
+    assert!(v["msg"].as_str().unwrap().contains("insufficient"));
+    assert!(v["data"].is_null());
+    let ledger = state.ledger();
+    assert_eq!(ledger.suno_tasks, 0);
+    assert!(ledger.jobs.is_empty());
+    assert_eq!(state.suno_credits(KEY), 0);
+    let generate = ledger
+        .requests_for(encore_sim::RouteId::SunoGenerate)
+        .next()
+        .unwrap();
+    assert_eq!(
+        (generate.body_code, generate.rate_limited),
+        (Some(429), false)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn media_files_exist_only_when_their_urls_do() {
+    let (_state, router) = sim(config());
+    let task = create(&router).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let id = info(&router, &task).await.response.unwrap().suno_data[0]
+        .id
+        .clone();
+    let get = |kind: &str| {
+        let router = router.clone();
+        let path = format!("/__sim/files/{kind}/{id}.mp3");
+        async move { call(&router, "GET", &path, None, None).await.status }
+    };
+    assert_eq!(get("stream").await, 404);
+    assert_eq!(get("audio").await, 404);
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(get("stream").await, 200, "streams at 30–40 s");
+    assert_eq!(get("audio").await, 404, "no file before 2 min");
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    assert_eq!(get("audio").await, 200);
 }
