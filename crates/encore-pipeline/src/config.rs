@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 /// | `caption_words_per_line` | `8` | longest caption line, in words |
 /// | `song_credits` | `12` | Suno credits one song needs; fewer left is refused before anything is paid for |
 /// | `callback_poll_interval` | `1m` | with provider callbacks, polling is a slow fallback: no status read comes sooner than this after the last |
+/// | `not_found_grace` | `30s` | how long (the provider's time, from the first status read) a task or render this job created may answer "not found" before that fails the wait, naming its id; `0s` fails at once |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
@@ -48,6 +49,10 @@ pub struct PipelineConfig {
     /// With callbacks, the shortest time between two status reads of a task or render.
     #[serde(with = "humantime_serde")]
     pub callback_poll_interval: Duration,
+    /// How long a task or render this job created may answer "not found" (a read that has not
+    /// caught up with the creation) before the wait fails; see `visibility.rs`.
+    #[serde(with = "humantime_serde")]
+    pub not_found_grace: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -74,6 +79,7 @@ impl Default for PipelineConfig {
             caption_words_per_line: 8,
             song_credits: 12,
             callback_poll_interval: Duration::from_secs(60),
+            not_found_grace: Duration::from_secs(30),
         }
     }
 }

@@ -117,6 +117,25 @@ pub enum PipelineError {
         #[source]
         source: JournalError,
     },
+    /// A task or render this job created still answered "not found" when the grace for a read
+    /// that has not caught up (`pipeline.not_found_grace`) had passed. It was created (its id
+    /// came back) and may well be paid for, so running again could pay twice.
+    #[error("{stage}: {what} {id} was created but {service} still answers \"not found\" for it after {}: it may exist and be paid for; check the {service} dashboard before running again", fmt_duration(*grace))]
+    NotVisible {
+        /// The stage.
+        stage: Stage,
+        /// "Suno task" or "render".
+        what: &'static str,
+        /// The job's id.
+        id: String,
+        /// `Suno` or `Creatomate`.
+        service: &'static str,
+        /// How long "not found" was read as "not visible yet".
+        grace: Duration,
+        /// The last "not found" answer.
+        #[source]
+        source: encore_clients::Error,
+    },
     /// A job was still running when its polling deadline passed.
     #[error("{stage}: {what} {id} still {status} after the {} deadline ({checks} status checks)", fmt_duration(*deadline))]
     StillPending {
@@ -151,7 +170,9 @@ impl PipelineError {
             PipelineError::RenderFailed { .. } | PipelineError::TemplateElements { .. } => {
                 Some(Stage::Video)
             }
-            PipelineError::StillPending { stage, .. } => Some(*stage),
+            PipelineError::StillPending { stage, .. } | PipelineError::NotVisible { stage, .. } => {
+                Some(*stage)
+            }
             PipelineError::OutcomeUnknown { step, .. }
             | PipelineError::Interrupted { step }
             | PipelineError::Journal { step, .. } => Some(step.stage()),
@@ -182,9 +203,11 @@ impl PipelineError {
             | PipelineError::NoTrack { .. }
             | PipelineError::RenderFailed { .. }
             | PipelineError::InsufficientCredits { .. } => FailureClass::Permanent,
-            // A step whose id was received but could not be stored: the provider's job exists
-            // and only its record is missing.
+            // A paid job that may exist without our being able to see it: a lost answer, a job
+            // the provider still does not show after the grace, or a step whose id was received
+            // but could not be stored. Running again blindly could pay twice.
             PipelineError::OutcomeUnknown { .. }
+            | PipelineError::NotVisible { .. }
             | PipelineError::Journal {
                 external_id: Some(_),
                 ..

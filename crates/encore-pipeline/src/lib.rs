@@ -6,7 +6,7 @@
 //!    `SUCCESS` (or `FIRST_SUCCESS` if configured; `CALLBACK_EXCEPTION` with tracks counts as
 //!    success), then timestamped lyrics for captions.
 //! 3. **Video** — one Creatomate render of the configured template with the audio, title and
-//!    timed captions, polled until it succeeds or fails.
+//!    captions timed word by word ([`transcript`]), polled until it succeeds or fails.
 //!
 //! Every call goes through the clients' resilience policies; billed submissions are never
 //! replayed after an ambiguous failure. Progress is reported as [`Event`]s.
@@ -22,6 +22,8 @@ pub mod job;
 pub mod lyrics;
 mod pipeline;
 mod steps;
+pub mod transcript;
+mod visibility;
 
 pub use config::{PipelineConfig, PipelineConfigError};
 pub use context::{CallbackAddress, CallbackFuture, Callbacks, JobContext, StopSignal};

@@ -12,11 +12,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use crate::captions::{Caption, round_ms};
+use crate::captions::Caption;
 use crate::context::{JobContext, StopSignal};
 use crate::job::MemoryJournal;
 use crate::lyrics::Lyrics;
 use crate::steps::Steps;
+use crate::transcript;
 use crate::{BusinessInput, Event, PipelineConfig, PipelineError, Stage};
 
 /// The three services' API keys.
@@ -318,7 +319,12 @@ impl Pipeline {
         }
     }
 
-    /// The Creatomate modifications for `input`, using the configured element names.
+    /// The Creatomate modifications for `input`, using the configured element names: the song
+    /// (`Audio.source`), the title (`Title.text`) and the captions in time
+    /// (`Captions.transcript_source`: one keyframe per sung word, each line a `sentence`, with
+    /// `Captions.time` 0 and `Captions.duration` to the end of the last line; see
+    /// [`crate::transcript`] for the form and its sources). Without captions, the captions
+    /// element is left as the template has it.
     pub fn modifications(&self, input: &VideoInput) -> Map<String, Value> {
         let s = &self.settings;
         let mut m = Map::new();
@@ -330,21 +336,15 @@ impl Pipeline {
             format!("{}.text", s.title_element),
             Value::from(input.title.clone()),
         );
-        if let (Some(first), Some(last)) = (input.captions.first(), input.captions.last()) {
-            let text = input
-                .captions
-                .iter()
-                .map(|c| c.text.as_str())
-                .collect::<Vec<_>>()
-                .join("\n");
-            m.insert(format!("{}.text", s.captions_element), Value::from(text));
+        if !input.captions.is_empty() {
             m.insert(
-                format!("{}.time", s.captions_element),
-                Value::from(round_ms(first.start)),
+                format!("{}.transcript_source", s.captions_element),
+                transcript::keyframes(&input.captions),
             );
+            m.insert(format!("{}.time", s.captions_element), Value::from(0));
             m.insert(
                 format!("{}.duration", s.captions_element),
-                Value::from(round_ms((last.end - first.start).max(0.0))),
+                Value::from(transcript::end(&input.captions)),
             );
         }
         m

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use encore_clients::creatomate::{Render, RenderRequest, RenderStatus, Template};
-use encore_clients::suno::{GenerateRequest, TaskRecord, TaskStatus};
+use encore_clients::suno::{AlignedWord, GenerateRequest, TaskRecord, TaskStatus};
 use encore_resilience::{PollError, PollPolicy, PollState, poll_until};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,7 @@ use crate::context::{CallbackAddress, JobContext};
 use crate::job::{JournalError, StepName, StepRecord, StepState};
 use crate::lyrics::{self, Lyrics, SunoLimits};
 use crate::pipeline::{Pipeline, Report, Song, Video, VideoInput};
+use crate::visibility::is_not_found;
 use crate::{BusinessInput, Event, PipelineError, Stage};
 
 /// What the `template` step found.
@@ -552,6 +553,9 @@ impl<'p, 'c> Steps<'p, 'c> {
         };
         match read {
             Ok(ours) => Some(ours),
+            // A job created moments ago may not be readable yet: look again until the window
+            // ends (a callback can arrive before the read catches up).
+            Err(e) if is_not_found(&e) => None,
             Err(e) if e.is_permanent() => Some(false),
             Err(e) => {
                 tracing::debug!(step = %step, id = %id, error = %e, "callback not verified yet");
@@ -650,11 +654,15 @@ impl<'p, 'c> Steps<'p, 'c> {
                 |record: &TaskRecord| {
                     let done = match &record.status {
                         TaskStatus::Success => true,
+                        // One track is done, but only its stream URL may exist: `audioUrl` stays
+                        // "" until the downloadable file is ready (~2–3 min after the ~30–40 s
+                        // stream). Creatomate needs the file, so only a track with it ends the
+                        // wait.
                         TaskStatus::FirstSuccess => accept_first && record.has_audio(),
                         // Suno could not deliver a callback, possibly before the audio existed:
                         // the song may still come, so only audio ends the wait.
                         TaskStatus::CallbackException => record.has_audio(),
-                        other => other.is_terminal(),
+                        other => other.is_terminal() || is_old_failed(other),
                     };
                     (record.status.as_str().to_owned(), done)
                 },
@@ -673,31 +681,46 @@ impl<'p, 'c> Steps<'p, 'c> {
         }
     }
 
-    /// `song.timestamps`: caption lines timed from Suno's aligned words, or spread evenly when
-    /// they cannot be had (the song is paid for; captions are not worth losing it over).
+    /// `song.timestamps`: caption lines timed from Suno's aligned words (words without usable
+    /// times placed by their neighbours, see [`captions`]), or spread evenly when no word has a
+    /// time or the timestamps cannot be had (the song is paid for; captions are not worth losing
+    /// it over).
     async fn timestamps(&mut self, track: &Track, lyrics: &str) -> Result<Captions, PipelineError> {
         let pipeline = self.pipeline;
         let words = pipeline.settings().caption_words_per_line;
         self.free(StepName::SongTimestamps, async move {
-            let aligned = match pipeline
+            let timed = match pipeline
                 .suno
                 .timestamped_lyrics(&track.task_id, &track.track_id)
                 .await
             {
-                Ok(aligned) if !aligned.aligned_words.is_empty() => Ok(aligned),
-                Ok(_) => Err("no aligned words".to_owned()),
+                Ok(aligned) if aligned.aligned_words.is_empty() => Err("no aligned words".into()),
+                Ok(aligned) => {
+                    let timed: Vec<TimedWord<'_>> =
+                        aligned.aligned_words.iter().map(timed_word).collect();
+                    let untimed = timed.iter().filter(|w| w.start.is_none()).count();
+                    let lines = captions(timed, words);
+                    if lines.is_empty() {
+                        Err("no word has a usable time".to_owned())
+                    } else {
+                        if untimed > 0 {
+                            pipeline.emit(Event::Note {
+                                stage: Stage::Song,
+                                message: format!(
+                                    "captions: {untimed} of {} aligned words had no usable time \
+                                     and were placed by their neighbours",
+                                    aligned.aligned_words.len()
+                                ),
+                            });
+                        }
+                        Ok(lines)
+                    }
+                }
                 Err(e) => Err(e.to_string()),
             };
-            Ok(match aligned {
-                Ok(aligned) => Captions {
-                    captions: captions(
-                        aligned.aligned_words.iter().map(|w| TimedWord {
-                            word: &w.word,
-                            start: w.start_s,
-                            end: w.end_s,
-                        }),
-                        words,
-                    ),
+            Ok(match timed {
+                Ok(lines) => Captions {
+                    captions: lines,
                     timed: true,
                 },
                 Err(why) => {
@@ -804,7 +827,10 @@ impl<'p, 'c> Steps<'p, 'c> {
     /// Polls a submitted job until `judge` says it is done (or its deadline passes), emitting a
     /// [`Event::StatusChanged`] whenever the status changes. With callbacks, polling is a slow
     /// fallback (no sooner than `callback_poll_interval`) and a callback makes it look at once.
-    /// Status reads refused by our own protections mean "look again later".
+    /// Status reads refused by our own protections mean "look again later", and so does "not
+    /// found" until `not_found_grace` after the first read (the job was just created and the
+    /// provider's reads may lag: see `visibility.rs`); after that it is
+    /// [`PipelineError::NotVisible`], naming the id.
     async fn wait_for<T, F, Fut>(
         &self,
         job: Watched<'_>,
@@ -824,6 +850,8 @@ impl<'p, 'c> Steps<'p, 'c> {
             policy.max_interval = policy.max_interval.max(slow);
         }
         let deadline = Instant::now() + policy.deadline;
+        let grace = self.pipeline.settings().not_found_grace;
+        let visible_by = Instant::now() + grace;
         let last = Mutex::new(job.seen.to_owned());
         let mut checks = 0;
         let (last, judge) = (&last, &judge);
@@ -848,6 +876,10 @@ impl<'p, 'c> Steps<'p, 'c> {
                         Err(e) if look_again_later(&e) => {
                             return Ok(PollState::pending(format!("waiting ({e})")));
                         }
+                        Err(e) if is_not_found(&e) && Instant::now() < visible_by => {
+                            self.status_changed(job.stage, last, NOT_VISIBLE_YET);
+                            return Ok(PollState::pending(NOT_VISIBLE_YET));
+                        }
                         Err(e) => return Err(e),
                     };
                     let (status, done) = judge(&value);
@@ -870,6 +902,16 @@ impl<'p, 'c> Steps<'p, 'c> {
                 // A callback arrived: look again now.
                 None => {}
                 Some(Ok(value)) => return Ok(value),
+                Some(Err(PollError::Check(e))) if is_not_found(&e) => {
+                    return Err(PipelineError::NotVisible {
+                        stage: job.stage,
+                        what: job.what,
+                        id: job.id.to_owned(),
+                        service: job.service(),
+                        grace,
+                        source: e,
+                    });
+                }
                 Some(Err(PollError::Check(e))) => return Err(e.into()),
                 Some(Err(PollError::Deadline { last_status, .. })) => {
                     return Err(PipelineError::StillPending {
@@ -897,6 +939,9 @@ impl<'p, 'c> Steps<'p, 'c> {
     }
 }
 
+/// The status shown while a just-created job answers "not found".
+const NOT_VISIBLE_YET: &str = "not visible yet";
+
 /// A submitted job being waited for.
 #[derive(Clone, Copy)]
 struct Watched<'a> {
@@ -909,6 +954,16 @@ struct Watched<'a> {
     callbacks_for: StepName,
 }
 
+impl Watched<'_> {
+    /// The provider that runs the job.
+    const fn service(&self) -> &'static str {
+        match self.callbacks_for {
+            StepName::VideoSubmit => "Creatomate",
+            _ => "Suno",
+        }
+    }
+}
+
 impl StepName {
     /// The wait step that follows a submit step.
     const fn next_wait(self) -> StepName {
@@ -917,6 +972,26 @@ impl StepName {
             _ => StepName::SongWait,
         }
     }
+}
+
+/// A Suno aligned word with the times worth using. The client decodes a missing `startS`/`endS`
+/// as 0 (and a null one not at all: the whole answer fails to decode), so a word Suno marks as
+/// not aligned (`success: false`) at 0–0 s has no time; a real word at 0–0 s would be invisible
+/// anyway. `captions` also refuses non-finite, negative and reversed times.
+fn timed_word(w: &AlignedWord) -> TimedWord<'_> {
+    let unaligned = !w.success && w.start_s == 0.0 && w.end_s == 0.0;
+    TimedWord {
+        word: &w.word,
+        start: (!unaligned).then_some(w.start_s),
+        end: (!unaligned).then_some(w.end_s),
+    }
+}
+
+/// `FAILED`, the failure status of sunoapi.org's older quickstart (the current docs list
+/// `CREATE_TASK_FAILED`, `GENERATE_AUDIO_FAILED` and `SENSITIVE_WORD_ERROR` instead). The client
+/// keeps it as an unknown status, which would otherwise be polled until the deadline.
+fn is_old_failed(status: &TaskStatus) -> bool {
+    matches!(status, TaskStatus::Other(s) if s == "FAILED")
 }
 
 /// The first track with its final audio, or why the task gave none.
@@ -931,7 +1006,7 @@ fn chosen_track(task_id: &str, record: &TaskRecord) -> Result<Track, PipelineErr
             status: record.status.as_str().to_owned(),
         });
     }
-    if record.status.is_failure() {
+    if record.status.is_failure() || is_old_failed(&record.status) {
         return Err(PipelineError::SongFailed {
             task_id: task_id.to_owned(),
             status: record.status.as_str().to_owned(),

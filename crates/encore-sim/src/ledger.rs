@@ -100,12 +100,33 @@ pub struct BilledJob {
     /// named element) and were ignored, as Creatomate v1 does silently.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored_modifications: Vec<String>,
+    /// Creatomate: the subtitle lines the render shows, from text elements whose
+    /// `transcript_source` was set to keyframes (the render's own word timings), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtitles: Vec<SubtitleLine>,
     /// OpenAI: the request's `store`, as sent (`None` = absent, upstream default `true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<bool>,
     /// OpenAI: the request's `max_output_tokens`, as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u64>,
+}
+
+/// One subtitle line a Creatomate render shows: a `sentence` of `transcript_source` keyframes
+/// (or one keyframe without a sentence), placed on the video's timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubtitleLine {
+    /// The text element that shows it (e.g. `Captions`).
+    pub element: String,
+    /// Its words (the keyframes' values, joined by spaces).
+    pub text: String,
+    /// When it appears: seconds from the start of the video (the element's `time` plus its
+    /// first keyframe's).
+    pub time: f64,
+    /// How long it shows: from its first keyframe's `time` to the end of its last.
+    pub duration: f64,
+    /// How many keyframes (words) it has.
+    pub words: usize,
 }
 
 /// One callback (Suno `callBackUrl`) or webhook (Creatomate `webhook_url`) delivery: an
@@ -357,6 +378,7 @@ mod tests {
             ready_virtual_s: Some(150.001),
             final_status: "SUCCESS".to_owned(),
             ignored_modifications: Vec::new(),
+            subtitles: Vec::new(),
             store: None,
             max_output_tokens: None,
         }

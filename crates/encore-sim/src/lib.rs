@@ -80,7 +80,9 @@
 //! policy is documented); the `first` callback lists the tracks as `record-info` does at
 //! that moment (stream URLs, `audio_url: ""`); a modification that names no element, or
 //! no property of the named element, is ignored (Creatomate v1) and listed in the
-//! ledger's [`BilledJob::ignored_modifications`].
+//! ledger's [`BilledJob::ignored_modifications`]; a text element's `transcript_source` set to
+//! word-timing keyframes is rendered as subtitle lines, listed in [`BilledJob::subtitles`]
+//! (any other `transcript_source` string is accepted, no transcription is simulated).
 
 #![warn(missing_docs)]
 
@@ -121,7 +123,9 @@ pub use crate::config::{
 pub use crate::creatomate::templates::{DEMO_TEMPLATE_ID, VERTICAL_TEMPLATE_ID};
 pub use crate::fault::{DEFAULT_RETRY_AFTER_S, DEFAULT_STALL_AFTER_BYTES, DEFAULT_STALL_MS, Fault};
 pub use crate::inject::ConnectionDropped;
-pub use crate::ledger::{BilledJob, CallbackRecord, JobKind, Ledger, RequestRecord};
+pub use crate::ledger::{
+    BilledJob, CallbackRecord, JobKind, Ledger, RequestRecord, SubtitleLine,
+};
 pub use crate::outcome::{
     CallbackFaults, CreatomateScenario, DEFAULT_CALLBACK_LATE_BY_S, OpenaiOutcome, OpenaiScenario,
     RenderOutcome, SunoOutcome, SunoScenario, TimestampedLyricsOutcome,

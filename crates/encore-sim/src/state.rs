@@ -14,7 +14,7 @@ use crate::config::{ConfigError, SimConfig};
 use crate::creatomate::store::Store as CreatomateStore;
 use crate::fault_engine::FaultEngine;
 use crate::ids;
-use crate::ledger::{BilledJob, JobKind, Ledger, LedgerBook};
+use crate::ledger::{BilledJob, JobKind, Ledger, LedgerBook, SubtitleLine};
 use crate::openai::store::Store as OpenaiStore;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::suno::store::Store as SunoStore;
@@ -35,6 +35,7 @@ pub(crate) struct NewJob {
     pub(crate) ready_after_virtual_s: Option<f64>,
     pub(crate) final_status: String,
     pub(crate) ignored_modifications: Vec<String>,
+    pub(crate) subtitles: Vec<SubtitleLine>,
     pub(crate) store: Option<bool>,
     pub(crate) max_output_tokens: Option<u64>,
 }
@@ -50,6 +51,7 @@ impl NewJob {
             ready_after_virtual_s: None,
             final_status: String::new(),
             ignored_modifications: Vec::new(),
+            subtitles: Vec::new(),
             store: None,
             max_output_tokens: None,
         }
@@ -257,6 +259,7 @@ impl SimState {
             ready_virtual_s: ready.and_then(|r| self.virtual_at(r)),
             final_status: job.final_status,
             ignored_modifications: job.ignored_modifications,
+            subtitles: job.subtitles,
             store: job.store,
             max_output_tokens: job.max_output_tokens,
         };

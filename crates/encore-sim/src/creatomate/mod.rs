@@ -10,7 +10,9 @@
 //! virtual), or failed with `error_message` (scenario `[creatomate] outcomes`, or an
 //! `Audio.source` that is not an http(s) URL). Modifications that match no element (or no
 //! property of the named element) are accepted and ignored, as by Creatomate v1; the
-//! ledger lists them per render. A render's `webhook_url` gets the final render object
+//! ledger lists them per render. A text element's `transcript_source` set to word-timing
+//! keyframes is rendered as subtitle lines, which the ledger lists per render
+//! ([`BilledJob::subtitles`](crate::BilledJob)); see `subtitles.rs`. A render's `webhook_url` gets the final render object
 //! (with `metadata`) once, when it succeeds or fails. An unknown render id, and a render
 //! younger than [`SimConfig::creatomate_render_visible_after_s`](crate::SimConfig), answer
 //! HTTP 404 `{hint}`.
@@ -18,6 +20,7 @@
 pub(crate) mod error;
 mod render_job;
 pub(crate) mod store;
+mod subtitles;
 pub mod templates;
 pub mod types;
 
@@ -46,7 +49,9 @@ pub use self::store::{RATE_LIMIT, RATE_WINDOW};
 
 use self::error::{default_hint, hint, rate_limited};
 use self::render_job::{FinalFields, RenderJob};
+use self::subtitles::TRANSCRIPT_PROPERTIES;
 use self::templates::COMMON_PROPERTIES;
+use crate::ledger::SubtitleLine;
 use self::types::{Render, RenderRequest, Template};
 /// Default `error_message` of renders a scenario makes fail.
 pub const DEFAULT_FAILURE_MESSAGE: &str =
@@ -105,8 +110,9 @@ fn element_names(source: &Value) -> Vec<(String, Map<String, Value>)> {
         .unwrap_or_default()
 }
 
-/// What a render's `modifications` did: the keys Creatomate v1 ignores (no such element, or
-/// no such property on it) and warnings to log (never fatal).
+/// What a render's `modifications` did: the keys Creatomate v1 ignores (no such element, no
+/// such property on it, or a `transcript_source` that cannot be used: see `subtitles.rs`) and
+/// warnings to log (never fatal).
 #[derive(Debug, Default, PartialEq)]
 struct ModificationCheck {
     ignored: Vec<String>,
@@ -126,24 +132,52 @@ fn check_modifications(source: &Value, mods: &Map<String, Value>) -> Modificatio
                     .push(format!("modification '{key}' does not match any element"));
             }
             Some((_, props)) => {
+                let is_text = props.get("type").and_then(Value::as_str) == Some("text");
                 if !property.is_empty()
                     && !props.contains_key(property)
                     && !COMMON_PROPERTIES.contains(&property)
+                    && !(is_text && TRANSCRIPT_PROPERTIES.contains(&property))
                 {
                     check.ignored.push(key.clone());
                     check.warnings.push(format!(
                         "modification '{key}': element '{element}' has no property '{property}'"
                     ));
+                } else if property == "transcript_source"
+                    && let Err(why) = subtitles::parse(value)
+                {
+                    check.ignored.push(key.clone());
+                    check.warnings.push(format!("modification '{key}': {why}"));
                 }
             }
         }
-        if value.is_array() || value.is_object() {
+        if (value.is_array() || value.is_object()) && property != "transcript_source" {
             check
                 .warnings
                 .push(format!("modification '{key}' has a non-scalar value"));
         }
     }
     check
+}
+
+/// The subtitle lines of every text element whose (applied) `transcript_source` is a keyframe
+/// array, each placed at its element's `time` (modified or the template's).
+fn render_subtitles(source: &Value, mods: &Map<String, Value>) -> Vec<SubtitleLine> {
+    let mut lines = Vec::new();
+    for (name, props) in element_names(source) {
+        let Some(Ok(Some(keyframes))) = mods
+            .get(&format!("{name}.transcript_source"))
+            .map(subtitles::parse)
+        else {
+            continue;
+        };
+        let time = mods
+            .get(&format!("{name}.time"))
+            .or_else(|| props.get("time"))
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+        lines.extend(subtitles::render(&name, time, &keyframes));
+    }
+    lines
 }
 
 fn modification<'m>(
@@ -270,6 +304,7 @@ fn build_job(
     }
     // Creatomate v1 ignores what matches nothing: so does the rest of the render.
     mods.retain(|key, _| !check.ignored.contains(key));
+    let subtitles = render_subtitles(src, &mods);
     let format = req
         .output_format
         .clone()
@@ -356,6 +391,7 @@ fn build_job(
         done_s,
         failure,
         ignored_modifications: check.ignored,
+        subtitles,
         final_fields: FinalFields {
             width,
             height,
@@ -453,6 +489,7 @@ pub(crate) async fn create_render(
             ready_after_virtual_s: job.failure.is_none().then_some(job.done_s),
             final_status: done.status.clone(),
             ignored_modifications: job.ignored_modifications.clone(),
+            subtitles: job.subtitles.clone(),
             ..NewJob::new(
                 JobKind::CreatomateRender,
                 job.base.id.clone(),
@@ -569,5 +606,43 @@ mod tests {
         let check = check_modifications(&src, &mods);
         assert_eq!(check.ignored, ["Nope.text", "Title.sparkle"]);
         assert_eq!(check.warnings.len(), 2);
+    }
+
+    #[test]
+    fn transcript_keyframes_are_checked_and_rendered_on_text_elements_only() {
+        let src = templates::find(templates::DEMO_TEMPLATE_ID).unwrap().source;
+        let frames = json!([
+            { "time": 10.5, "duration": 0.5, "value": "Morning", "sentence": 1 },
+            { "time": 11.0, "duration": 0.75, "value": "bread", "sentence": 1 },
+            { "time": 13.0, "duration": 1.0, "value": "Haneul!", "sentence": 2 },
+        ]);
+        let mods: Map<String, Value> = serde_json::from_value(json!({
+            "Captions.transcript_source": frames,
+            "Captions.transcript_effect": "highlight",
+            "Captions.time": 0,
+            "Audio.transcript_source": "Captions",
+            "Title.transcript_source": [{ "time": 1, "value": "x" }, { "value": "no time" }],
+        }))
+        .unwrap();
+        let check = check_modifications(&src, &mods);
+        assert_eq!(
+            check.ignored,
+            ["Audio.transcript_source", "Title.transcript_source"]
+        );
+        assert!(
+            check.warnings.iter().any(|w| w.contains("keyframe 1: has no time")),
+            "{:?}",
+            check.warnings
+        );
+        let lines = render_subtitles(&src, &mods);
+        let shown: Vec<(&str, f64, f64)> = lines
+            .iter()
+            .map(|l| (l.text.as_str(), l.time, l.duration))
+            .collect();
+        assert_eq!(shown, [("Morning bread", 10.5, 1.25), ("Haneul!", 13.0, 1.0)]);
+        // Without `Captions.time` the template's own start (4 s) comes first.
+        let mut mods = mods;
+        mods.remove("Captions.time");
+        assert!((render_subtitles(&src, &mods)[0].time - 14.5).abs() < 1e-9);
     }
 }

@@ -3,6 +3,7 @@
 use tokio::time::Instant;
 
 use super::types::Render;
+use crate::ledger::SubtitleLine;
 
 /// One render and its timeline.
 #[derive(Clone, Debug)]
@@ -15,6 +16,8 @@ pub(crate) struct RenderJob {
     pub(crate) failure: Option<String>,
     /// `modifications` keys that matched nothing (ignored, as Creatomate v1 does).
     pub(crate) ignored_modifications: Vec<String>,
+    /// The subtitle lines the render shows (from `transcript_source` keyframes).
+    pub(crate) subtitles: Vec<SubtitleLine>,
     pub(crate) final_fields: FinalFields,
 }
 

@@ -13,7 +13,7 @@ use super::types::{Template, TemplateSummary};
 /// | `Background` | shape | `Background.fill_color` |
 /// | `Audio` | audio | `Audio.source` (audio URL; its length sets the video length) |
 /// | `Title` | text | `Title` or `Title.text`; `Title.time`, `Title.duration` (default 0 s / 4 s) |
-/// | `Captions` | text | `Captions` or `Captions.text` (the caption/lyrics text, lines separated by `\n`); `Captions.time`, `Captions.duration` (seconds, numbers: when the captions block shows) |
+/// | `Captions` | text | `Captions` or `Captions.text` (the caption/lyrics text, lines separated by `\n`); `Captions.time`, `Captions.duration` (seconds, numbers: when the captions block shows); `Captions.transcript_source` (subtitles: word-timing keyframes `{time, duration, value, sentence}`, times from the element's start) and the other `transcript_*` properties of text elements |
 ///
 /// Any other property of these elements (`fill_color`, `font_size`, …) is accepted too.
 /// Keys naming an unknown element or property are ignored, as by Creatomate v1: the render
