@@ -436,13 +436,21 @@ mod tests {
         let caps = captions(words, 8);
         assert_eq!(
             spans(&caps),
-            [("first", 1.0, 2.0), ("lost line", 2.0, 6.0), ("last", 6.0, 7.0)]
+            [
+                ("first", 1.0, 2.0),
+                ("lost line", 2.0, 6.0),
+                ("last", 6.0, 7.0)
+            ]
         );
     }
 
     #[test]
     fn a_word_with_no_timed_neighbour_on_its_line_and_no_gap_is_dropped() {
-        let words = vec![w("first\n", 1.0, 2.0), untimed("lost\n"), w("last", 2.0, 3.0)];
+        let words = vec![
+            w("first\n", 1.0, 2.0),
+            untimed("lost\n"),
+            w("last", 2.0, 3.0),
+        ];
         assert_eq!(
             spans(&captions(words, 8)),
             [("first", 1.0, 2.0), ("last", 2.0, 3.0)]
@@ -470,11 +478,7 @@ mod tests {
                 w("c", 3.0, 4.0),
             ];
             let caps = captions(words, 8);
-            assert_eq!(
-                caps[0].words[1],
-                word("b", 1.0, 3.0),
-                "{start:?}..{end:?}"
-            );
+            assert_eq!(caps[0].words[1], word("b", 1.0, 3.0), "{start:?}..{end:?}");
         }
     }
 

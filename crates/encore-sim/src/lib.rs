@@ -123,9 +123,7 @@ pub use crate::config::{
 pub use crate::creatomate::templates::{DEMO_TEMPLATE_ID, VERTICAL_TEMPLATE_ID};
 pub use crate::fault::{DEFAULT_RETRY_AFTER_S, DEFAULT_STALL_AFTER_BYTES, DEFAULT_STALL_MS, Fault};
 pub use crate::inject::ConnectionDropped;
-pub use crate::ledger::{
-    BilledJob, CallbackRecord, JobKind, Ledger, RequestRecord, SubtitleLine,
-};
+pub use crate::ledger::{BilledJob, CallbackRecord, JobKind, Ledger, RequestRecord, SubtitleLine};
 pub use crate::outcome::{
     CallbackFaults, CreatomateScenario, DEFAULT_CALLBACK_LATE_BY_S, OpenaiOutcome, OpenaiScenario,
     RenderOutcome, SunoOutcome, SunoScenario, TimestampedLyricsOutcome,

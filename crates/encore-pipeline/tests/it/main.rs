@@ -2,6 +2,7 @@
 //! services' durations (a 2.5-minute song, a 10-minute polling deadline) run in milliseconds.
 
 mod journal;
+mod providers;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -51,8 +51,8 @@ use self::error::{default_hint, hint, rate_limited};
 use self::render_job::{FinalFields, RenderJob};
 use self::subtitles::TRANSCRIPT_PROPERTIES;
 use self::templates::COMMON_PROPERTIES;
-use crate::ledger::SubtitleLine;
 use self::types::{Render, RenderRequest, Template};
+use crate::ledger::SubtitleLine;
 /// Default `error_message` of renders a scenario makes fail.
 pub const DEFAULT_FAILURE_MESSAGE: &str =
     "The render failed because one of the source files could not be loaded.";
@@ -630,7 +630,10 @@ mod tests {
             ["Audio.transcript_source", "Title.transcript_source"]
         );
         assert!(
-            check.warnings.iter().any(|w| w.contains("keyframe 1: has no time")),
+            check
+                .warnings
+                .iter()
+                .any(|w| w.contains("keyframe 1: has no time")),
             "{:?}",
             check.warnings
         );
@@ -639,7 +642,10 @@ mod tests {
             .iter()
             .map(|l| (l.text.as_str(), l.time, l.duration))
             .collect();
-        assert_eq!(shown, [("Morning bread", 10.5, 1.25), ("Haneul!", 13.0, 1.0)]);
+        assert_eq!(
+            shown,
+            [("Morning bread", 10.5, 1.25), ("Haneul!", 13.0, 1.0)]
+        );
         // Without `Captions.time` the template's own start (4 s) comes first.
         let mut mods = mods;
         mods.remove("Captions.time");

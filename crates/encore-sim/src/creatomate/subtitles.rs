@@ -77,7 +77,10 @@ fn keyframe(item: &Value) -> Result<Keyframe, String> {
         .to_owned();
     let sentence = match fields.get("sentence") {
         None | Some(Value::Null) => None,
-        Some(n) => Some(n.as_u64().ok_or("has a sentence that is not a whole number")?),
+        Some(n) => Some(
+            n.as_u64()
+                .ok_or("has a sentence that is not a whole number")?,
+        ),
     };
     Ok(Keyframe {
         time,
@@ -99,7 +102,11 @@ fn seconds(value: &Value) -> Option<f64> {
 
 /// The lines `keyframes` show on a text element named `element` that starts at `element_time`
 /// seconds: consecutive keyframes of one sentence make one line.
-pub(crate) fn render(element: &str, element_time: f64, keyframes: &[Keyframe]) -> Vec<SubtitleLine> {
+pub(crate) fn render(
+    element: &str,
+    element_time: f64,
+    keyframes: &[Keyframe],
+) -> Vec<SubtitleLine> {
     let round = |s: f64| (s * 1000.0).round() / 1000.0;
     let mut lines: Vec<(Option<u64>, Vec<&Keyframe>)> = Vec::new();
     for k in keyframes {
@@ -146,7 +153,10 @@ mod tests {
         ]))
         .unwrap()
         .unwrap();
-        assert!((frames[1].duration - 1.0).abs() < f64::EPSILON, "1 s by default");
+        assert!(
+            (frames[1].duration - 1.0).abs() < f64::EPSILON,
+            "1 s by default"
+        );
         let lines = render("Captions", 2.0, &frames);
         assert_eq!(
             lines,
@@ -173,11 +183,23 @@ mod tests {
     #[test]
     fn a_bad_keyframe_names_itself() {
         for (bad, why) in [
-            (json!([{ "value": "x" }]), "keyframe 0: has no time in seconds"),
-            (json!([{ "time": 1, "value": "x" }, { "time": -1, "value": "y" }]), "keyframe 1: has no time in seconds"),
+            (
+                json!([{ "value": "x" }]),
+                "keyframe 0: has no time in seconds",
+            ),
+            (
+                json!([{ "time": 1, "value": "x" }, { "time": -1, "value": "y" }]),
+                "keyframe 1: has no time in seconds",
+            ),
             (json!([{ "time": 1 }]), "keyframe 0: has no text value"),
-            (json!([{ "time": 1, "value": "x", "duration": "long" }]), "keyframe 0: has a duration that is not seconds >= 0"),
-            (json!([{ "time": 1, "value": "x", "sentence": 1.5 }]), "keyframe 0: has a sentence that is not a whole number"),
+            (
+                json!([{ "time": 1, "value": "x", "duration": "long" }]),
+                "keyframe 0: has a duration that is not seconds >= 0",
+            ),
+            (
+                json!([{ "time": 1, "value": "x", "sentence": 1.5 }]),
+                "keyframe 0: has a sentence that is not a whole number",
+            ),
             (json!(["x"]), "keyframe 0: is not an object"),
         ] {
             assert_eq!(parse(&bad).unwrap_err(), why);
