@@ -4,6 +4,7 @@ mod config;
 mod demo;
 mod errors;
 mod keys;
+mod providers;
 mod readme;
 mod sim;
 mod stages;
