@@ -3,8 +3,10 @@
 //! 1. **Lyrics** — OpenAI structured output ([`Lyrics`]: title, lyrics with `[Verse]`/`[Chorus]`
 //!    sections, style tags), fitted to Suno's limits for the chosen model.
 //! 2. **Song** — one Suno task in custom mode, polled with [`encore_resilience::poll_until`] until
-//!    `SUCCESS` (or `FIRST_SUCCESS` if configured; `CALLBACK_EXCEPTION` with tracks counts as
-//!    success), then timestamped lyrics for captions.
+//!    `SUCCESS` (or, if configured, `FIRST_SUCCESS` once a track's downloadable file exists, not
+//!    just its stream; `CALLBACK_EXCEPTION` only once a track has audio, since it can come
+//!    first), then timestamped lyrics for [`captions`]. A task or render that answers "not
+//!    found" right after its creation is "not visible yet" for `not_found_grace`.
 //! 3. **Video** — one Creatomate render of the configured template with the audio, title and
 //!    captions timed word by word ([`transcript`]), polled until it succeeds or fails.
 //!

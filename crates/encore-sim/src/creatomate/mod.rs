@@ -133,11 +133,11 @@ fn check_modifications(source: &Value, mods: &Map<String, Value>) -> Modificatio
             }
             Some((_, props)) => {
                 let is_text = props.get("type").and_then(Value::as_str) == Some("text");
-                if !property.is_empty()
-                    && !props.contains_key(property)
-                    && !COMMON_PROPERTIES.contains(&property)
-                    && !(is_text && TRANSCRIPT_PROPERTIES.contains(&property))
-                {
+                let known = property.is_empty()
+                    || props.contains_key(property)
+                    || COMMON_PROPERTIES.contains(&property)
+                    || (is_text && TRANSCRIPT_PROPERTIES.contains(&property));
+                if !known {
                     check.ignored.push(key.clone());
                     check.warnings.push(format!(
                         "modification '{key}': element '{element}' has no property '{property}'"
