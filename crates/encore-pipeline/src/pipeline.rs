@@ -344,7 +344,7 @@ impl Pipeline {
             m.insert(format!("{}.time", s.captions_element), Value::from(0));
             m.insert(
                 format!("{}.duration", s.captions_element),
-                Value::from(transcript::end(&input.captions)),
+                Value::from(transcript::last_line_end(&input.captions)),
             );
         }
         m

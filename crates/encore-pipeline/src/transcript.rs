@@ -60,7 +60,7 @@ pub fn keyframes(captions: &[Caption]) -> Value {
 }
 
 /// When the last caption line ends, in seconds (0 without captions).
-pub fn end(captions: &[Caption]) -> f64 {
+pub fn last_line_end(captions: &[Caption]) -> f64 {
     round_ms(captions.iter().map(|c| c.end).fold(0.0, f64::max))
 }
 
@@ -104,8 +104,8 @@ mod tests {
                 { "time": 5.0, "duration": 0.6, "value": "Haneul!", "sentence": 2 },
             ])
         );
-        assert!((end(&caps) - 5.6).abs() < 1e-9);
-        assert!(end(&[]).abs() < f64::EPSILON);
+        assert!((last_line_end(&caps) - 5.6).abs() < 1e-9);
+        assert!(last_line_end(&[]).abs() < f64::EPSILON);
     }
 
     #[test]

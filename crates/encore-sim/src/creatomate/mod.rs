@@ -173,7 +173,7 @@ fn render_subtitles(source: &Value, mods: &Map<String, Value>) -> Vec<SubtitleLi
         let time = mods
             .get(&format!("{name}.time"))
             .or_else(|| props.get("time"))
-            .and_then(Value::as_f64)
+            .and_then(subtitles::seconds)
             .unwrap_or(0.0);
         lines.extend(subtitles::render(&name, time, &keyframes));
     }

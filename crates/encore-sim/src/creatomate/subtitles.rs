@@ -91,7 +91,7 @@ fn keyframe(item: &Value) -> Result<Keyframe, String> {
 }
 
 /// Seconds as RenderScript writes them: a number or `"2.5 s"`; finite and not negative.
-fn seconds(value: &Value) -> Option<f64> {
+pub(crate) fn seconds(value: &Value) -> Option<f64> {
     let secs = match value {
         Value::Number(n) => n.as_f64()?,
         Value::String(s) => s.trim().trim_end_matches('s').trim().parse().ok()?,
