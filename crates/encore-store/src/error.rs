@@ -208,7 +208,10 @@ fn classify_sqlite_code(code: Option<i32>) -> (ErrorKind, Option<&'static str>) 
             Some("read-only (file or file system), nothing was written"),
         ),
         Some(SQLITE_IOERR) => (ErrorKind::Storage, Some("i/o error, nothing was written")),
-        Some(SQLITE_CANTOPEN) => (ErrorKind::Storage, Some("cannot be opened")),
+        Some(SQLITE_CANTOPEN) => (
+            ErrorKind::Storage,
+            Some("cannot be opened (is its directory read-only?)"),
+        ),
         // The bytes are not an SQLite database, or its pages are damaged.
         Some(SQLITE_NOTADB) => (ErrorKind::Incompatible, Some("not an SQLite database")),
         Some(SQLITE_CORRUPT) => (ErrorKind::Incompatible, Some("corrupt SQLite database")),

@@ -212,6 +212,7 @@ async fn open_sqlite(target: &Target, path: &Path, options: &StoreOptions) -> Re
         })?;
     }
     check_sqlite_header(target, path)?;
+    check_writable(target, path)?;
     let connect = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -270,6 +271,31 @@ fn check_sqlite_header(target: &Target, path: &Path) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// Refuses a database file that cannot be written (a read-only file or file system) before
+/// SQLite, which would only say that it "cannot be opened".
+fn check_writable(target: &Target, path: &Path) -> Result<(), Error> {
+    match std::fs::OpenOptions::new().read(true).write(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            Err(Error::new(
+                ErrorKind::Storage,
+                format!("opening {target}: the file is read-only (or on a read-only file system); encore writes to it"),
+            )
+            .with_source(e))
+        }
+        Err(e) => Err(
+            Error::new(ErrorKind::Storage, format!("opening {target}: cannot be opened for writing"))
+                .with_source(e),
+        ),
+    }
 }
 
 async fn open_postgres(target: &Target, url: &str, options: &StoreOptions) -> Result<Pool, Error> {
