@@ -123,18 +123,17 @@ impl Store {
                 .bind(now)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let (id, duplicate) = match inserted {
-                Some(_) => (new_id, false),
-                None => {
-                    let first: String = sqlx::query_scalar(SELECT_DUPLICATE)
-                        .bind(&job)
-                        .bind(callback.step.as_str())
-                        .bind(&callback.external_id)
-                        .bind(&callback.kind)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    (parse_name(&first, "callback id", &"a callback")?, true)
-                }
+            let (id, duplicate) = if inserted.is_some() {
+                (new_id, false)
+            } else {
+                let first: String = sqlx::query_scalar(SELECT_DUPLICATE)
+                    .bind(&job)
+                    .bind(callback.step.as_str())
+                    .bind(&callback.external_id)
+                    .bind(&callback.kind)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                (parse_name(&first, "callback id", &"a callback")?, true)
             };
             let requeued_seq: Option<i64> = sqlx::query_scalar(REQUEUE)
                 .bind(&job)

@@ -319,10 +319,8 @@ const SELECT_JOB_BY_KEY: &str = concat!(
     job_columns!(),
     " FROM jobs WHERE idempotency_key = $1"
 );
-pub(crate) const SELECT_STEPS: &str = concat!(
-    "SELECT name, state, attempts, external_id, correlation, result, error, started_at, \
-     finished_at FROM job_steps WHERE job_id = $1"
-);
+pub(crate) const SELECT_STEPS: &str = "SELECT name, state, attempts, external_id, \
+     correlation, result, error, started_at, finished_at FROM job_steps WHERE job_id = $1";
 // Ids are UUIDv7 text: lowercase hex with hyphens at fixed places, so their order is the same
 // under any collation, and it is their creation order.
 const LIST_JOBS: &str = concat!(

@@ -174,11 +174,16 @@ async fn fenced_writes_race_a_takeover(db: &TestDb) {
         let old = old.clone();
         tokio::spawn(async move {
             let mut written = 0_u32;
+            let started = std::time::Instant::now();
             loop {
                 match old.append_event("tick", &json!({"n": written})).await {
                     Ok(_) => written += 1,
                     Err(e) => return (written, e),
                 }
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "the fenced-out writer kept writing"
+                );
             }
         })
     };

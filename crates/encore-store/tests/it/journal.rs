@@ -84,7 +84,10 @@ async fn write_ahead_cycle(db: &TestDb) {
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
     let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    assert_eq!(
+        seqs,
+        (1..=i64::try_from(seqs.len()).unwrap()).collect::<Vec<_>>()
+    );
 }
 
 /// A runner stops with a billed and a free step in flight; the next claim reads the billed one
@@ -267,7 +270,7 @@ async fn conforms_to_the_memory_journal(db: &TestDb, cases: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_journal_conforms_to_the_memory_journal() {
-    conforms_to_the_memory_journal(&TestDb::sqlite().await, 24).await;
+    conforms_to_the_memory_journal(&TestDb::sqlite(), 24).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,7 +22,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 #[tokio::test]
 async fn a_file_of_random_bytes_is_named_and_left_alone() {
-    let db = TestDb::sqlite().await;
+    let db = TestDb::sqlite();
     // Deterministic "random" bytes (a xorshift), with no SQLite header.
     let mut x = 0x9E37_79B9_7F4A_7C15_u64;
     let bytes: Vec<u8> = (0..8192)
@@ -46,7 +46,7 @@ async fn a_file_of_random_bytes_is_named_and_left_alone() {
 
 #[tokio::test]
 async fn a_corrupt_sqlite_file_is_refused() {
-    let db = TestDb::sqlite().await;
+    let db = TestDb::sqlite();
     // The header of an SQLite file, then garbage: SQLite itself says it is not a database.
     let mut bytes = b"SQLite format 3\0".to_vec();
     bytes.extend(std::iter::repeat_n(0xA5_u8, 4096));
@@ -175,7 +175,7 @@ on_both_backends!(a_foreign_database_is_refused, a_newer_schema_is_refused);
 /// busy, naming the file, and works once the lock is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_file_is_busy_past_the_timeout() {
-    let db = TestDb::sqlite().await;
+    let db = TestDb::sqlite();
     let options = StoreOptions {
         busy_timeout: Duration::from_millis(300),
         ..StoreOptions::default()
@@ -210,7 +210,7 @@ async fn a_locked_file_is_busy_past_the_timeout() {
     // Readers are not blocked (WAL).
     assert!(
         store
-            .list_jobs(&Default::default())
+            .list_jobs(&encore_store::JobQuery::default())
             .await
             .unwrap()
             .jobs
@@ -221,7 +221,7 @@ async fn a_locked_file_is_busy_past_the_timeout() {
     queued(&store, Origin::Api).await;
 
     // A new file locked by another process while it would be created: refused as busy.
-    let fresh = TestDb::sqlite().await;
+    let fresh = TestDb::sqlite();
     let mut locker = SqliteConnectOptions::new()
         .filename(fresh.path())
         .create_if_missing(true)

@@ -196,7 +196,7 @@ async fn full_disk(dir: &Path) {
     // The failed write left nothing: created + claimed + the acknowledged events, and the
     // job's event counter was rolled back with it (the next event follows without a gap).
     let events = all_events(&store, job.id).await;
-    assert_eq!(events.len() as i64, written + 2);
+    assert_eq!(i64::try_from(events.len()).unwrap(), written + 2);
     std::fs::remove_file(&filler).unwrap();
     let seq = lease
         .append_event("after", &json!({"space": "freed"}))

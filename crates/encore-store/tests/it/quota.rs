@@ -53,7 +53,7 @@ async fn schedule_burst_and_hold(db: &TestDb) {
     assert_eq!(
         take(4000).await.unwrap(),
         Admission::Denied {
-            next_available_in: Duration::from_millis(1000)
+            next_available_in: Duration::from_secs(1)
         }
     );
     assert_eq!(take(4800).await.unwrap(), granted(200));
@@ -256,7 +256,7 @@ async fn matches_the_model(store: &Store, cases: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_quota_matches_the_model() {
-    let db = TestDb::sqlite().await;
+    let db = TestDb::sqlite();
     matches_the_model(&db.open().await, 24).await;
 }
 

@@ -30,8 +30,8 @@ pub async fn pg_admin() -> PgConnection {
             "PostgreSQL tests need a server: cannot connect to {} ({e}); start one or set {PG_URL_VAR}",
             encore_store_redacted(&url)
         ),
-        Err(_) => panic!(
-            "PostgreSQL tests need a server: no answer from {} within 10s; start one or set {PG_URL_VAR}",
+        Err(elapsed) => panic!(
+            "PostgreSQL tests need a server: no answer from {} ({elapsed}); start one or set {PG_URL_VAR}",
             encore_store_redacted(&url)
         ),
     }
@@ -64,7 +64,7 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    pub async fn sqlite() -> TestDb {
+    pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temporary directory");
         let target = dir.path().join("jobs.db").to_str().unwrap().to_owned();
         TestDb {
@@ -146,9 +146,10 @@ impl Drop for TestDb {
                     })
             })
             .join();
-            if !matches!(dropped, Ok(Ok(()))) && !std::thread::panicking() {
-                panic!("could not drop the test schema: {dropped:?}");
-            }
+            assert!(
+                matches!(dropped, Ok(Ok(()))) || std::thread::panicking(),
+                "could not drop the test schema: {dropped:?}"
+            );
         }
         drop(self.dir.take());
     }
@@ -168,7 +169,7 @@ macro_rules! on_both_backends {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let db = crate::support::TestDb::sqlite().await;
+                let db = crate::support::TestDb::sqlite();
                 super::$name(&db).await;
             }
 
