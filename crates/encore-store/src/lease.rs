@@ -28,7 +28,7 @@ use crate::job::{
     Attention, Job, JobError, JobId, SELECT_STEPS, job_columns, job_from_row, not_found,
     sort_steps, step_from_row,
 };
-use crate::row::to_json;
+use crate::row::{parse_name, to_json};
 use crate::store::Fail;
 use crate::{Backend, Error, ErrorKind, Store};
 
@@ -166,9 +166,9 @@ macro_rules! after_claim {
             .fetch_all(&mut *$tx)
             .await?;
         for name in names {
-            let Ok(step) = name.parse::<StepName>() else {
-                continue;
-            };
+            // An unknown step left in flight cannot be judged: refuse the claim rather than
+            // run the job past a request that may have been sent.
+            let step: StepName = parse_name(&name, "step", &format_args!("job {id}"))?;
             let mut record = StepRecord::pending(step);
             record.state = StepState::InFlight;
             let state = record.on_load();

@@ -176,12 +176,23 @@ fn migrate_error(target: &Target, err: MigrateError) -> Error {
     }
 }
 
-/// Defines `$name(target, conn)`: judge the database, migrate it with sqlx's migrator, and
-/// accept a concurrent migration by another process (the first open of a new SQLite file by
-/// two processes at once).
+/// Defines `$name(target, conn)`: check there is a schema to create the tables in
+/// (`$schema_sql`: PostgreSQL's search_path may name none; SQLite always has `main`), judge the
+/// database, migrate it with sqlx's migrator, and accept a concurrent migration by another
+/// process (the first open of a new SQLite file by two processes at once).
 macro_rules! migrate_fn {
-    ($name:ident, $conn:ty, $tables_sql:literal) => {
+    ($name:ident, $conn:ty, $schema_sql:literal, $tables_sql:literal) => {
         pub(crate) async fn $name(target: &Target, conn: &mut $conn) -> Result<(), Error> {
+            let schema: Option<String> = sqlx::query_scalar($schema_sql)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| db_error(target, "opening", e))?;
+            if schema.is_none() {
+                return Err(Error::new(
+                    ErrorKind::Invalid,
+                    format!("opening {target}: its search_path names no existing schema to create the tables in; create it first"),
+                ));
+            }
             let applied = judge_or_refuse!(target, conn, $tables_sql);
             if is_current(&applied) {
                 return Ok(());
@@ -242,11 +253,13 @@ macro_rules! judge_or_refuse {
 migrate_fn!(
     migrate_sqlite,
     SqliteConnection,
+    "SELECT 'main'",
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
 );
 migrate_fn!(
     migrate_postgres,
     PgConnection,
+    "SELECT current_schema()::text",
     "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()"
 );
 

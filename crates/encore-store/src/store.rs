@@ -158,7 +158,9 @@ impl Store {
         .map_err(|e| self.db_error("checking the database", e))
     }
 
-    /// Closes the pool: waits for the connections in use to be returned, then closes them all.
+    /// Closes the pool: waits for the connections in use to be returned, then closes them.
+    /// A connection being returned at that very moment may stay open until the last clone of
+    /// the store is dropped; drop the store too before relying on the file being closed.
     pub async fn close(&self) {
         on_backend!(self, |pool| pool.close().await);
     }

@@ -325,3 +325,16 @@ async fn a_lost_postgres_connection_is_unavailable_then_recovers() {
         .unwrap();
     assert_eq!(store.get_job(job.id).await.unwrap().job.id, job.id);
 }
+
+#[tokio::test]
+async fn a_search_path_without_a_schema_is_named() {
+    let mut url = url::Url::parse(&crate::support::pg_base_url()).unwrap();
+    url.query_pairs_mut()
+        .append_pair("options", "-c search_path=encore_no_such_schema");
+    let err = Store::open(url.as_str()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(
+        err.to_string().contains("names no existing schema"),
+        "{err}"
+    );
+}
