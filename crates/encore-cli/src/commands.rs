@@ -118,12 +118,12 @@ fn keys_from_env(needs: Needs, settings: &mut Settings, sim: bool) -> Result<Key
         suno: read(SUNO_KEY_VAR, needs.suno),
         creatomate: read(CREATOMATE_KEY_VAR, needs.creatomate),
     };
-    if let Ok(template) = std::env::var(TEMPLATE_VAR) {
-        if !template.trim().is_empty() {
-            template
-                .trim()
-                .clone_into(&mut settings.pipeline.template_id);
-        }
+    if let Ok(template) = std::env::var(TEMPLATE_VAR)
+        && !template.trim().is_empty()
+    {
+        template
+            .trim()
+            .clone_into(&mut settings.pipeline.template_id);
     }
     if settings.pipeline.template_id.trim().is_empty() {
         if sim {
