@@ -58,6 +58,7 @@ macro_rules! on_backend {
 }
 
 mod callback;
+pub mod defaults;
 mod error;
 mod event;
 mod id;

@@ -15,20 +15,11 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+use crate::defaults::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 use crate::error::classify;
 use crate::schema;
 use crate::target::Target;
 use crate::{Error, ErrorKind};
-
-/// Default for [`StoreOptions::busy_timeout`]: 5 s, long enough for another process's write
-/// transaction (milliseconds) to finish, short enough that a stuck writer is reported.
-pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default for [`StoreOptions::max_connections`]: 8, enough for a worker's claim loop, lease
-/// renewals, API reads and quota takes at once without crowding a shared PostgreSQL.
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
-/// Default for [`StoreOptions::acquire_timeout`]: 5 s to connect (or get a pooled connection)
-/// before the operation fails as [`ErrorKind::Unavailable`].
-pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a [`Store`] connects.
 ///
@@ -36,9 +27,9 @@ pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// | field | default | meaning |
 /// |---|---|---|
-/// | `busy_timeout` | 5 s ([`DEFAULT_BUSY_TIMEOUT`]) | SQLite: how long a write waits for another process's write lock before [`ErrorKind::Busy`] |
-/// | `max_connections` | 8 ([`DEFAULT_MAX_CONNECTIONS`]) | connections in the pool |
-/// | `acquire_timeout` | 5 s ([`DEFAULT_ACQUIRE_TIMEOUT`]) | how long an operation waits for a connection before [`ErrorKind::Unavailable`] |
+/// | `busy_timeout` | 5 s ([`DEFAULT_BUSY_TIMEOUT`](crate::defaults::DEFAULT_BUSY_TIMEOUT)) | SQLite: how long a write waits for another process's write lock before [`ErrorKind::Busy`] |
+/// | `max_connections` | 8 ([`DEFAULT_MAX_CONNECTIONS`](crate::defaults::DEFAULT_MAX_CONNECTIONS)) | connections in the pool |
+/// | `acquire_timeout` | 5 s ([`DEFAULT_ACQUIRE_TIMEOUT`](crate::defaults::DEFAULT_ACQUIRE_TIMEOUT)) | how long an operation waits for a connection before [`ErrorKind::Unavailable`] |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// SQLite: how long a write waits for the file's write lock.
@@ -359,6 +350,49 @@ impl Store {
         match fail {
             Fail::Db(err) => self.db_error(op, err),
             Fail::Refused(err) => err,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The "# Defaults" table of [`StoreOptions`] says what `Default` gives.
+    #[test]
+    fn the_documented_defaults_are_the_defaults() {
+        let defaults = StoreOptions::default();
+        assert_eq!(
+            defaults,
+            StoreOptions {
+                busy_timeout: DEFAULT_BUSY_TIMEOUT,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            }
+        );
+        let source = include_str!("store.rs");
+        let table: Vec<&str> = source
+            .lines()
+            .skip_while(|l| *l != "/// # Defaults")
+            .take_while(|l| l.starts_with("///"))
+            .filter(|l| l.starts_with("/// | `"))
+            .collect();
+        let expected = [
+            (
+                "busy_timeout",
+                format!("{} s", defaults.busy_timeout.as_secs()),
+            ),
+            ("max_connections", defaults.max_connections.to_string()),
+            (
+                "acquire_timeout",
+                format!("{} s", defaults.acquire_timeout.as_secs()),
+            ),
+        ];
+        assert_eq!(table.len(), expected.len(), "{table:?}");
+        for (row, (field, value)) in table.iter().zip(expected) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(cells[1], format!("`{field}`"));
+            assert!(cells[2].starts_with(&format!("{value} (")), "{row}");
         }
     }
 }
