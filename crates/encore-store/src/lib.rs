@@ -14,6 +14,20 @@
 //! is claimed again: it is never resubmitted by itself (an operator [resolves](Store::resolve)
 //! it, or a provider callback names what it created).
 //!
+//! **Backends.** SQLite: WAL, `synchronous = FULL` (a committed write-ahead record survives a
+//! power loss), a busy timeout; one `encore serve` per file ([`Store::lock_worker`]), any
+//! number of readers and `encore run` processes. PostgreSQL: the tables live in the schema the
+//! URL's `search_path` names; claims use `FOR UPDATE SKIP LOCKED`. Both run the same
+//! migrations (`migrations/`, portable SQL) at open, after checking that the database is
+//! encore's and not newer than this encore ([`SCHEMA_VERSION`]). Every write is one
+//! transaction; times are the writers' clocks in milliseconds since the Unix epoch, so workers
+//! on several machines keep their clocks in sync (NTP).
+//!
+//! **Errors** have a kind ([`ErrorKind`]) to branch on: `Unavailable` and `Busy` are
+//! retryable; `LeaseLost`, `Conflict`, `NotFound` answer the request; `Incompatible`,
+//! `Storage`, `WorkerLocked`, `Invalid` need a person. A PostgreSQL URL's password never
+//! appears in an error, a log line or `Debug` output.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
