@@ -109,6 +109,29 @@ fn duration_us(us: i64) -> Duration {
 
 impl Store {
     /// Takes a slot of quota `name` (e.g. `suno.generate`) now: see [`Store::take_quota_at`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), encore_store::Error> {
+    /// use std::time::Duration;
+    /// use encore_store::{Admission, Quota, Store};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let store = Store::open(dir.path().join("jobs.db").to_str().unwrap()).await?;
+    ///
+    /// // Suno generate: 20 per 10 s for the whole account, every worker included.
+    /// let suno = Quota::new(20, Duration::from_secs(10), 1)?;
+    /// match store.take_quota("suno.generate", &suno, Duration::from_secs(2)).await? {
+    ///     Admission::Granted { wait } => tokio::time::sleep(wait).await, // then send
+    ///     Admission::Denied { next_available_in } => println!("busy for {next_available_in:?}"),
+    /// }
+    /// // The next one waits its turn: 500 ms after the first (less the time taken since).
+    /// let Admission::Granted { wait } = store.take_quota("suno.generate", &suno, Duration::from_secs(2)).await? else {
+    ///     unreachable!("within 2 s")
+    /// };
+    /// assert!(wait > Duration::from_millis(250) && wait <= Duration::from_millis(500));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn take_quota(
         &self,
         name: &str,
