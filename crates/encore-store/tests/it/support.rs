@@ -76,8 +76,11 @@ impl TestDb {
     }
 
     pub async fn postgres() -> TestDb {
-        let schema = format!("encore_test_{}", uuid::Uuid::now_v7().simple());
+        let schema = format!("{SCHEMA_PREFIX}{}", uuid::Uuid::now_v7().simple());
         let mut admin = pg_admin().await;
+        if !SWEPT.swap(true, Ordering::SeqCst) {
+            sweep_stale_schemas(&mut admin).await;
+        }
         sqlx::query(&format!("CREATE SCHEMA {schema}"))
             .execute(&mut admin)
             .await
@@ -152,6 +155,38 @@ impl Drop for TestDb {
             );
         }
         drop(self.dir.take());
+    }
+}
+
+const SCHEMA_PREFIX: &str = "encore_test_";
+static SWEPT: AtomicBool = AtomicBool::new(false);
+
+/// Drops the schemas that test runs killed before they could clean up (their names hold the
+/// UUIDv7 of their creation): those older than an hour.
+async fn sweep_stale_schemas(admin: &mut PgConnection) {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'encore\\_test\\_%'",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    .expect("list test schemas");
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for name in names {
+        let Some(created) = name
+            .strip_prefix(SCHEMA_PREFIX)
+            .and_then(|id| uuid::Uuid::parse_str(id).ok())
+            .and_then(|id| id.get_timestamp())
+        else {
+            continue;
+        };
+        let (secs, nanos) = created.to_unix();
+        let created = std::time::UNIX_EPOCH + Duration::new(secs, nanos);
+        if created < hour_ago {
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .execute(&mut *admin)
+                .await
+                .expect("drop a stale test schema");
+        }
     }
 }
 
