@@ -245,10 +245,11 @@ pub(crate) fn lyrics(ctx: &TextCtx, rng: &mut impl Rng, min: usize, max: Option<
     let plan = ["Verse", "Chorus", "Verse", "Chorus", "Bridge", "Chorus"];
     let mut i = 0usize;
     loop {
-        let tag = plan
-            .get(i)
-            .copied()
-            .unwrap_or(if i % 2 == 0 { "Verse" } else { "Chorus" });
+        let tag = plan.get(i).copied().unwrap_or(if i.is_multiple_of(2) {
+            "Verse"
+        } else {
+            "Chorus"
+        });
         let body = match tag {
             "Chorus" => chorus_lines.clone(),
             "Bridge" => lines(ctx, rng, bridge, 2),

@@ -1,0 +1,398 @@
+//! Opening a store: the target, the connection settings, the compatibility check and the
+//! migrations, and the pool every operation uses.
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+
+use crate::defaults::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+use crate::error::classify;
+use crate::schema;
+use crate::target::Target;
+use crate::{Error, ErrorKind};
+
+/// How a [`Store`] connects.
+///
+/// # Defaults
+///
+/// | field | default | meaning |
+/// |---|---|---|
+/// | `busy_timeout` | 5 s ([`DEFAULT_BUSY_TIMEOUT`](crate::defaults::DEFAULT_BUSY_TIMEOUT)) | SQLite: how long a write waits for another process's write lock before [`ErrorKind::Busy`] |
+/// | `max_connections` | 8 ([`DEFAULT_MAX_CONNECTIONS`](crate::defaults::DEFAULT_MAX_CONNECTIONS)) | connections in the pool |
+/// | `acquire_timeout` | 5 s ([`DEFAULT_ACQUIRE_TIMEOUT`](crate::defaults::DEFAULT_ACQUIRE_TIMEOUT)) | how long an operation waits for a connection before [`ErrorKind::Unavailable`] |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// SQLite: how long a write waits for the file's write lock.
+    pub busy_timeout: Duration,
+    /// Connections in the pool (at least 1).
+    pub max_connections: u32,
+    /// How long an operation waits to connect or for a free connection.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+        }
+    }
+}
+
+/// Which database a store uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// An SQLite file: one serving process ([`Store::lock_worker`]), any number of readers and
+    /// `encore run` processes.
+    Sqlite,
+    /// PostgreSQL: any number of workers on any number of machines.
+    Postgres,
+}
+
+/// The job store (cheap to clone: clones share one connection pool).
+///
+/// Opened on a `postgres://` URL or an SQLite file path; see the [crate] docs for an example.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    target: Target,
+}
+
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The first 16 bytes of every SQLite 3 database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+impl Store {
+    /// Opens the store at `target` with the default [`StoreOptions`].
+    ///
+    /// `target` is a `postgres://` (or `postgresql://`) URL — the tables live in the URL's
+    /// database, in the schema its `search_path` names (`?options=-c%20search_path%3Dencore`) —
+    /// or the path of an SQLite file, created with its directory if missing.
+    ///
+    /// # Errors
+    ///
+    /// Nothing is changed when the store is refused:
+    /// - [`ErrorKind::Incompatible`]: the file is not an SQLite database (foreign or corrupt
+    ///   bytes); the database holds other tables and no encore migrations; its migrations are
+    ///   another application's; it was written by a newer encore (`schema N > M`);
+    /// - [`ErrorKind::Busy`]: the SQLite file stayed locked past the busy timeout;
+    /// - [`ErrorKind::Storage`]: disk full, read-only file, the file or directory cannot be
+    ///   created;
+    /// - [`ErrorKind::Unavailable`]: PostgreSQL cannot be reached;
+    /// - [`ErrorKind::Invalid`]: `target` is neither.
+    pub async fn open(target: &str) -> Result<Store, Error> {
+        Store::open_with(target, StoreOptions::default()).await
+    }
+
+    /// Opens the store at `target` with `options` (see [`Store::open`]).
+    pub async fn open_with(target: &str, options: StoreOptions) -> Result<Store, Error> {
+        if options.max_connections == 0 {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                "max_connections must be at least 1",
+            ));
+        }
+        let target = Target::parse(target)?;
+        let pool = match &target {
+            Target::Sqlite(path) => open_sqlite(&target, path, &options).await?,
+            Target::Postgres { url, .. } => open_postgres(&target, url, &options).await?,
+        };
+        tracing::debug!(database = %target, "job store open");
+        Ok(Store {
+            inner: Arc::new(Inner { pool, target }),
+        })
+    }
+
+    /// Which database this store uses.
+    pub fn backend(&self) -> Backend {
+        match self.inner.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The database as named in messages: the SQLite file's path, or the PostgreSQL URL with
+    /// its password replaced by `***`.
+    pub fn database(&self) -> String {
+        self.inner.target.to_string()
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unavailable`] when no connection can be had or the query fails.
+    pub async fn ping(&self) -> Result<(), Error> {
+        on_backend!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(drop))
+        .map_err(|e| self.db_error("checking the database", e))
+    }
+
+    /// Closes the pool: waits for the connections in use to be returned, then closes them.
+    /// A connection being returned at that very moment may stay open until the last clone of
+    /// the store is dropped; drop the store too before relying on the file being closed.
+    pub async fn close(&self) {
+        on_backend!(self, |pool| pool.close().await);
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    pub(crate) fn target(&self) -> &Target {
+        &self.inner.target
+    }
+
+    /// A driver error as the store's error: the kind from the driver's classification, the
+    /// operation and the database in the message, the driver's error as the source.
+    pub(crate) fn db_error(&self, op: &str, err: sqlx::Error) -> Error {
+        db_error(&self.inner.target, op, err)
+    }
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("database", &self.inner.target)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn db_error(target: &Target, op: &str, err: sqlx::Error) -> Error {
+    let (kind, condition) = classify(&err);
+    let message = match condition {
+        Some(condition) => format!("{op}: {target}: {condition}"),
+        None => format!("{op}: database error on {target}"),
+    };
+    if kind == ErrorKind::Unavailable || kind == ErrorKind::Busy {
+        tracing::warn!(database = %target, error = %err, "{message}");
+    }
+    Error::new(kind, message).with_source(err)
+}
+
+async fn open_sqlite(target: &Target, path: &Path, options: &StoreOptions) -> Result<Pool, Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::new(
+                ErrorKind::Storage,
+                format!(
+                    "opening {target}: cannot create directory {}",
+                    dir.display()
+                ),
+            )
+            .with_source(e)
+        })?;
+    }
+    check_sqlite_header(target, path)?;
+    check_writable(target, path)?;
+    let connect = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: a committed write-ahead record (a billed step in flight) survives a power loss;
+        // with NORMAL the last commits of a WAL database may not, and a lost `in_flight` record
+        // would let the step be sent again.
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(options.busy_timeout);
+    let mut conn = SqliteConnection::connect_with(&connect)
+        .await
+        .map_err(|e| db_error(target, "opening", e))?;
+    let migrated = schema::migrate_sqlite(target, &mut conn).await;
+    let closed = conn.close().await;
+    migrated?;
+    closed.map_err(|e| db_error(target, "opening", e))?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .connect_lazy_with(connect);
+    Ok(Pool::Sqlite(pool))
+}
+
+/// Refuses a file that is not an SQLite database before SQLite sees it (an empty file is a new
+/// database to SQLite, and a missing one is created).
+fn check_sqlite_header(target: &Target, path: &Path) -> Result<(), Error> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Error::new(
+                ErrorKind::Storage,
+                format!("opening {target}: cannot be read"),
+            )
+            .with_source(e));
+        }
+    };
+    let mut header = Vec::with_capacity(SQLITE_HEADER.len());
+    file.by_ref()
+        .take(SQLITE_HEADER.len() as u64)
+        .read_to_end(&mut header)
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Storage,
+                format!("opening {target}: cannot be read"),
+            )
+            .with_source(e)
+        })?;
+    if !header.is_empty() && header != SQLITE_HEADER {
+        return Err(Error::new(
+            ErrorKind::Incompatible,
+            format!(
+                "opening {target}: not an SQLite database (foreign or corrupt bytes); refusing to touch it"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a database file that cannot be written (a read-only file or file system) before
+/// SQLite, which would only say that it "cannot be opened".
+fn check_writable(target: &Target, path: &Path) -> Result<(), Error> {
+    match std::fs::OpenOptions::new().read(true).write(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            Err(Error::new(
+                ErrorKind::Storage,
+                format!("opening {target}: the file is read-only (or on a read-only file system); encore writes to it"),
+            )
+            .with_source(e))
+        }
+        Err(e) => Err(
+            Error::new(ErrorKind::Storage, format!("opening {target}: cannot be opened for writing"))
+                .with_source(e),
+        ),
+    }
+}
+
+async fn open_postgres(target: &Target, url: &str, options: &StoreOptions) -> Result<Pool, Error> {
+    let connect = PgConnectOptions::from_str(url).map_err(|e| {
+        Error::new(
+            ErrorKind::Invalid,
+            format!("opening {target}: invalid postgres url"),
+        )
+        .with_source(e)
+    })?;
+    let mut conn = tokio::time::timeout(
+        options.acquire_timeout,
+        PgConnection::connect_with(&connect),
+    )
+    .await
+    .map_err(|_| {
+        Error::new(
+            ErrorKind::Unavailable,
+            format!(
+                "opening: {target}: database unavailable (no connection within {:?})",
+                options.acquire_timeout
+            ),
+        )
+    })?
+    .map_err(|e| db_error(target, "opening", e))?;
+    let migrated = schema::migrate_postgres(target, &mut conn).await;
+    let closed = conn.close().await;
+    migrated?;
+    closed.map_err(|e| db_error(target, "opening", e))?;
+    let pool = PgPoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .connect_lazy_with(connect);
+    Ok(Pool::Postgres(pool))
+}
+
+/// Why a transaction's body stopped: a driver error (classified by [`Store::db_error`]), or a
+/// refusal the body decided itself. Returning it drops the transaction: rolled back.
+pub(crate) enum Fail {
+    Db(sqlx::Error),
+    Refused(Error),
+}
+
+impl From<sqlx::Error> for Fail {
+    fn from(err: sqlx::Error) -> Fail {
+        Fail::Db(err)
+    }
+}
+
+impl From<Error> for Fail {
+    fn from(err: Error) -> Fail {
+        Fail::Refused(err)
+    }
+}
+
+impl Store {
+    /// Turns a transaction's failure into the store's error, naming the operation.
+    pub(crate) fn fail(&self, op: &str, fail: Fail) -> Error {
+        match fail {
+            Fail::Db(err) => self.db_error(op, err),
+            Fail::Refused(err) => err,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The "# Defaults" table of [`StoreOptions`] says what `Default` gives.
+    #[test]
+    fn the_documented_defaults_are_the_defaults() {
+        let defaults = StoreOptions::default();
+        assert_eq!(
+            defaults,
+            StoreOptions {
+                busy_timeout: DEFAULT_BUSY_TIMEOUT,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            }
+        );
+        let source = include_str!("store.rs");
+        let table: Vec<&str> = source
+            .lines()
+            .skip_while(|l| *l != "/// # Defaults")
+            .take_while(|l| l.starts_with("///"))
+            .filter(|l| l.starts_with("/// | `"))
+            .collect();
+        let expected = [
+            (
+                "busy_timeout",
+                format!("{} s", defaults.busy_timeout.as_secs()),
+            ),
+            ("max_connections", defaults.max_connections.to_string()),
+            (
+                "acquire_timeout",
+                format!("{} s", defaults.acquire_timeout.as_secs()),
+            ),
+        ];
+        assert_eq!(table.len(), expected.len(), "{table:?}");
+        for (row, (field, value)) in table.iter().zip(expected) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(cells[1], format!("`{field}`"));
+            assert!(cells[2].starts_with(&format!("{value} (")), "{row}");
+        }
+    }
+}
