@@ -67,7 +67,8 @@ fn business(args: &BusinessArgs) -> Result<BusinessInput, u8> {
 }
 
 fn shared_http(config: &Config) -> Result<Http, u8> {
-    Http::with_connect_timeout(config.http.connect_timeout).map_err(|e| {
+    // The handle carries the protections `[services.*]` asks for.
+    Http::for_config(config).map_err(|e| {
         print_error(&e);
         exit::PERMANENT
     })

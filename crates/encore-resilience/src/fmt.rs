@@ -43,10 +43,21 @@ pub fn fmt_duration(d: Duration) -> String {
 }
 
 /// `gave up after 1 attempt in 250ms`, `gave up after 4 attempts in 7.1s`: how every message
-/// that reports giving up starts.
-pub(crate) struct GaveUp {
-    pub(crate) attempts: u32,
-    pub(crate) elapsed: Duration,
+/// that reports giving up says so.
+///
+/// ```
+/// use std::time::Duration;
+/// use encore_resilience::fmt::GaveUp;
+///
+/// let text = GaveUp { attempts: 1, elapsed: Duration::from_millis(250) }.to_string();
+/// assert_eq!(text, "gave up after 1 attempt in 250ms");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GaveUp {
+    /// Attempts made.
+    pub attempts: u32,
+    /// Time from the first attempt to giving up.
+    pub elapsed: Duration,
 }
 
 impl fmt::Display for GaveUp {

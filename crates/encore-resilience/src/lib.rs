@@ -77,7 +77,7 @@ pub mod defaults;
 #[cfg(test)]
 mod doc_table;
 mod error;
-mod fmt;
+pub mod fmt;
 mod jitter;
 mod policy;
 mod poll;

@@ -12,9 +12,11 @@ use serde_json::Value;
 
 pub use types::{Render, RenderRequest, RenderStatus, Template};
 
+use crate::class::Class;
 use crate::classify::{body_snippet, clean_message, status_class, status_detail, status_kind};
-use crate::config::{Config, Endpoint, Service};
-use crate::error::{Class, Error, ErrorKind};
+use crate::config::Config;
+use crate::endpoint::{Endpoint, Service};
+use crate::error::{Error, ErrorKind};
 use crate::observer::CallObserver;
 use crate::request::{Call, ServiceClient, encode};
 use crate::secret::ApiKey;

@@ -11,11 +11,13 @@ pub use schema::{SchemaError, make_strict, strict_schema};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
+use crate::class::Class;
 use crate::classify::{
     body_snippet, clean_message, retry_hint, should_retry, status_class, status_detail, status_kind,
 };
-use crate::config::{Config, Endpoint, Service};
-use crate::error::{Class, Error, ErrorKind};
+use crate::config::Config;
+use crate::endpoint::{Endpoint, Service};
+use crate::error::{Error, ErrorKind};
 use crate::observer::CallObserver;
 use crate::request::{Call, ServiceClient};
 use crate::secret::ApiKey;
