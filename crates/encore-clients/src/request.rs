@@ -49,25 +49,25 @@ use crate::transport::{Http, RawResponse};
 pub(crate) struct Call {
     pub(crate) endpoint: Endpoint,
     pub(crate) method: Method,
-    /// Appended to the service's base URL; already percent-encoded.
-    pub(crate) path: String,
+    /// The whole URL ([`ServiceClient::url`]), built once for every attempt.
+    pub(crate) url: String,
     /// A JSON body.
     pub(crate) body: Option<Bytes>,
 }
 
 impl Call {
-    pub(crate) fn get(endpoint: Endpoint, path: String) -> Call {
+    pub(crate) fn get(endpoint: Endpoint, url: String) -> Call {
         Call {
             endpoint,
             method: Method::GET,
-            path,
+            url,
             body: None,
         }
     }
 
     pub(crate) fn post_json(
         endpoint: Endpoint,
-        path: String,
+        url: String,
         body: &impl serde::Serialize,
     ) -> Result<Call, Error> {
         let body = serde_json::to_vec(body).map_err(|e| {
@@ -78,7 +78,7 @@ impl Call {
         Ok(Call {
             endpoint,
             method: Method::POST,
-            path,
+            url,
             body: Some(Bytes::from(body)),
         })
     }
@@ -152,9 +152,9 @@ pub(crate) struct ServiceClient {
     http: Http,
     service: Service,
     base_url: Arc<str>,
-    /// The base URL's host and path, for traces (`server.address`, `url.path`).
+    /// The base URL's host, for traces (`server.address`), and where its path starts.
     host: Arc<str>,
-    base_path: Arc<str>,
+    path_at: usize,
     /// `Authorization: Bearer …`, marked sensitive; built once.
     auth: HeaderValue,
     /// For redacting errors whose text echoes the key.
@@ -199,22 +199,38 @@ impl ServiceClient {
         let base_url = config.base_url(service).trim_end_matches('/');
         let uri = base_url.parse::<http::Uri>().ok();
         let host = uri.as_ref().and_then(http::Uri::host).unwrap_or_default();
-        let base_path = uri
+        // `scheme://authority` comes before the path.
+        let path_at = uri
             .as_ref()
-            .map_or("", http::Uri::path)
-            .trim_end_matches('/');
+            .and_then(|u| Some(u.scheme_str()?.len() + 3 + u.authority()?.as_str().len()))
+            .unwrap_or(0)
+            .min(base_url.len());
         ServiceClient {
             http,
             service,
             base_url: Arc::from(base_url),
             host: Arc::from(host),
-            base_path: Arc::from(base_path),
+            path_at,
             auth: key.bearer(),
             key,
             settings,
             protections,
             observer: None,
         }
+    }
+
+    /// The URL of `path` on the service, `value` percent-encoded after it (a path segment or a
+    /// query value): one allocation.
+    pub(crate) fn url(&self, path: &str, value: Option<&str>) -> String {
+        let mut url = String::with_capacity(
+            self.base_url.len() + path.len() + value.map_or(0, |v| 3 * v.len()),
+        );
+        url.push_str(&self.base_url);
+        url.push_str(path);
+        if let Some(value) = value {
+            push_encoded(&mut url, value);
+        }
+        url
     }
 
     pub(crate) fn set_observer(&mut self, observer: Arc<dyn CallObserver>) {
@@ -330,8 +346,8 @@ impl ServiceClient {
         if span.is_disabled() {
             return self.exchange(call, decode, status).await;
         }
-        let path = call.path.split('?').next().unwrap_or_default();
-        span.record("url.path", format!("{}{path}", self.base_path));
+        let path = call.url.get(self.path_at..).unwrap_or_default();
+        span.record("url.path", path.split('?').next().unwrap_or_default());
         if attempt.is_retry() {
             span.record("http.request.resend_count", attempt.number - 1);
         }
@@ -362,15 +378,12 @@ impl ServiceClient {
         D: Fn(&RawResponse) -> Result<T, Error>,
     {
         status.store(0, Ordering::Relaxed);
-        let mut url = String::with_capacity(self.base_url.len() + call.path.len());
-        url.push_str(&self.base_url);
-        url.push_str(&call.path);
         // Boxed (one allocation per attempt, next to an HTTP exchange): the transport's future
         // is most of an attempt's state, and inline it would make every call's future, and
         // every pipeline's, that much larger.
         let raw = Box::pin(
             self.http
-                .send(&call.method, &url, &self.auth, call.body.as_ref()),
+                .send(&call.method, &call.url, &self.auth, call.body.as_ref()),
         )
         .await
         .map_err(|e| redact(e, &self.key))?;
@@ -620,9 +633,9 @@ fn may_have_run(error: &Error) -> bool {
     matches!(error.class(), Class::MayHaveRun { .. })
 }
 
-/// Percent-encodes `value` for a path segment or query value (RFC 3986 unreserved kept).
-pub(crate) fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
+/// Appends `value` percent-encoded for a path segment or query value (RFC 3986 unreserved
+/// kept).
+fn push_encoded(out: &mut String, value: &str) {
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             out.push(byte as char);
@@ -630,7 +643,6 @@ pub(crate) fn encode(value: &str) -> String {
             let _ = write!(out, "%{byte:02X}");
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -641,6 +653,11 @@ mod tests {
 
     #[test]
     fn encoding() {
+        let encode = |value| {
+            let mut out = String::new();
+            push_encoded(&mut out, value);
+            out
+        };
         assert_eq!(encode("abc-123_~.x"), "abc-123_~.x");
         assert_eq!(encode("a b/c?d&e"), "a%20b%2Fc%3Fd%26e");
         assert_eq!(encode("é"), "%C3%A9");

@@ -302,7 +302,9 @@ impl Http {
                 let headers = request.headers_mut();
                 headers.insert(AUTHORIZATION, auth.clone());
                 headers.insert(ACCEPT, HeaderValue::from_static(JSON));
-                headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+                // No `User-Agent` here: encore's clients set theirs once (`with_connect_timeout`);
+                // a caller's client (`Http::reqwest`) sends its own. Every header is copied
+                // several times inside reqwest and parsed by the server.
                 if let Some(body) = body {
                     headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
                     *request.body_mut() = Some(reqwest::Body::from(body.clone()));

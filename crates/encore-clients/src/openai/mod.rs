@@ -119,7 +119,7 @@ impl OpenAiClient {
                 },
             },
         };
-        let call = Call::post_json(endpoint, "/responses".to_owned(), &body)
+        let call = Call::post_json(endpoint, self.core.url("/responses", None), &body)
             .map_err(|e| self.core.early(e))?;
         self.core
             .call(call, |raw| {
