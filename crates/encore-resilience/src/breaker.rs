@@ -367,11 +367,20 @@ struct State {
 }
 
 /// Leave for one attempt, as the breaker handed it out: its generation and whether it is a
-/// half-open probe.
+/// half-open probe, in one word (the retry loop holds one across every attempt).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticket {
-    generation: u64,
-    probe: bool,
+pub(crate) struct Ticket(u64);
+
+impl Ticket {
+    const fn new(generation: u64, probe: bool) -> Self {
+        Ticket((generation << 1) | probe as u64)
+    }
+    const fn generation(self) -> u64 {
+        self.0 >> 1
+    }
+    const fn probe(self) -> bool {
+        self.0 & 1 == 1
+    }
 }
 
 impl fmt::Debug for CircuitBreaker {
@@ -481,24 +490,17 @@ impl CircuitBreaker {
         Ok(Pass {
             breaker: self,
             ticket,
-            recorded: false,
         })
     }
 
     fn admit(&self) -> Result<Ticket, CircuitOpen> {
         if !self.inner.config.enabled {
-            return Ok(Ticket {
-                generation: 0,
-                probe: false,
-            });
+            return Ok(Ticket::new(0, false));
         }
         // The fast path: closed, no lock.
         let w = self.inner.word.load(Ordering::Acquire);
         if w & 3 == CLOSED {
-            return Ok(Ticket {
-                generation: w >> 2,
-                probe: false,
-            });
+            return Ok(Ticket::new(w >> 2, false));
         }
         let now = Instant::now();
         let mut state = self.lock();
@@ -506,10 +508,7 @@ impl CircuitBreaker {
         let generation = state.generation;
         let probes = self.inner.config.half_open_probes;
         let result = match &mut state.phase {
-            Phase::Closed => Ok(Ticket {
-                generation,
-                probe: false,
-            }),
+            Phase::Closed => Ok(Ticket::new(generation, false)),
             Phase::Open { until } => Err(self.refusal(until.saturating_duration_since(now))),
             Phase::HalfOpen {
                 in_flight,
@@ -517,10 +516,7 @@ impl CircuitBreaker {
             } => {
                 if *in_flight + *successes < probes {
                     *in_flight += 1;
-                    Ok(Ticket {
-                        generation,
-                        probe: true,
-                    })
+                    Ok(Ticket::new(generation, true))
                 } else {
                     Err(self.refusal(Duration::ZERO))
                 }
@@ -597,14 +593,14 @@ impl CircuitBreaker {
         if !self.inner.config.enabled {
             return;
         }
-        if !ticket.probe {
+        if !ticket.probe() {
             match outcome {
                 // Abandoned, or rate limited: neither way.
                 None | Some(Outcome::RateLimited) => return,
                 // The fast path: a success while closed, no lock.
                 Some(Outcome::Success) => {
                     let current = self.inner.word.load(Ordering::Acquire);
-                    if current == (ticket.generation << 2) | CLOSED {
+                    if current == (ticket.generation() << 2) | CLOSED {
                         if self.inner.streak.load(Ordering::Relaxed) != 0 {
                             self.inner.streak.store(0, Ordering::Relaxed);
                         }
@@ -618,7 +614,7 @@ impl CircuitBreaker {
         let now = Instant::now();
         let config = &self.inner.config;
         let mut state = self.lock();
-        if state.generation != ticket.generation {
+        if state.generation != ticket.generation() {
             return; // the state changed while the call was running; its outcome is stale
         }
         let change = match (state.phase, outcome) {
@@ -655,7 +651,7 @@ impl CircuitBreaker {
                     successes,
                 },
                 outcome,
-            ) if ticket.probe => {
+            ) if ticket.probe() => {
                 let in_flight = in_flight.saturating_sub(1);
                 match outcome {
                     Some(Outcome::Success) if successes + 1 >= config.half_open_probes => {
@@ -820,7 +816,7 @@ impl fmt::Debug for BreakerPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BreakerPermit")
             .field("upstream", &self.breaker.upstream())
-            .field("probe", &self.ticket.probe)
+            .field("probe", &self.ticket.probe())
             .finish_non_exhaustive()
     }
 }
@@ -828,7 +824,7 @@ impl fmt::Debug for BreakerPermit {
 impl BreakerPermit {
     /// Whether this call is a half-open probe.
     pub fn is_probe(&self) -> bool {
-        self.ticket.probe
+        self.ticket.probe()
     }
 
     /// Reports the call's outcome to the breaker.
@@ -840,29 +836,30 @@ impl BreakerPermit {
 
 impl Drop for BreakerPermit {
     fn drop(&mut self) {
-        if !self.recorded && self.ticket.probe {
+        if !self.recorded && self.ticket.probe() {
             self.breaker.record(self.ticket, None);
         }
     }
 }
 
-/// A [`BreakerPermit`] that borrows its breaker (no reference count touched per attempt).
+/// A [`BreakerPermit`] that borrows its breaker (no reference count touched per attempt), two
+/// words wide.
 pub(crate) struct Pass<'a> {
     breaker: &'a CircuitBreaker,
     ticket: Ticket,
-    recorded: bool,
 }
 
 impl Pass<'_> {
-    pub(crate) fn record(mut self, outcome: Outcome) {
-        self.recorded = true;
+    pub(crate) fn record(self, outcome: Outcome) {
         self.breaker.record(self.ticket, Some(outcome));
+        // Recorded: nothing left for `Drop` to release.
+        std::mem::forget(self);
     }
 }
 
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
-        if !self.recorded && self.ticket.probe {
+        if self.ticket.probe() {
             self.breaker.record(self.ticket, None);
         }
     }

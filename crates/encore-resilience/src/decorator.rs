@@ -69,7 +69,10 @@ impl<'a, F, E> WithRetry<'a, F, E> {
         self
     }
     /// See [`Retry::on_retry`].
-    pub fn on_retry(mut self, hook: impl FnMut(&RetryEvent<'_, E>) + Send + 'a) -> Self {
+    pub fn on_retry(mut self, hook: impl FnMut(&RetryEvent<'_, E>) + Send + 'a) -> Self
+    where
+        E: 'a,
+    {
         self.retry = self.retry.on_retry(hook);
         self
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::breaker::{CircuitBreaker, CircuitOpen};
+use crate::breaker::{CircuitBreaker, CircuitOpen, Pass};
 use crate::budget::RetryBudget;
 use crate::fmt::GaveUp;
 use crate::rate_limit::{NoSlot, RateLimiter};
@@ -113,7 +113,6 @@ pub enum Event<'a, E> {
     },
 }
 
-type OnRetry<'a, E> = Box<dyn FnMut(&RetryEvent<'_, E>) + Send + 'a>;
 type OnEvent<'a, E> = Box<dyn FnMut(&Event<'_, E>) + Send + 'a>;
 /// A breaker, and how its refusal becomes the operation's error.
 type BreakerWith<'a, E> = (&'a CircuitBreaker, fn(CircuitOpen) -> E);
@@ -168,7 +167,7 @@ type LimiterWith<'a, E> = (&'a dyn RateLimiter, fn(NoSlot) -> E);
 pub struct Retry<'a, E> {
     policy: &'a RetryPolicy,
     operation: Option<Cow<'static, str>>,
-    on_retry: Option<OnRetry<'a, E>>,
+    /// The hooks of `on_retry` and `on_event`, in one (one box, one word pair in the future).
     on_event: Option<OnEvent<'a, E>>,
     seed: Option<u64>,
     budget: Option<&'a RetryBudget>,
@@ -181,8 +180,7 @@ impl<E> fmt::Debug for Retry<'_, E> {
         f.debug_struct("Retry")
             .field("policy", self.policy)
             .field("operation", &self.operation)
-            .field("on_retry", &self.on_retry.is_some())
-            .field("on_event", &self.on_event.is_some())
+            .field("hooks", &self.on_event.is_some())
             .field("seed", &self.seed)
             .field("budget", &self.budget)
             .field("breaker", &self.breaker.map(|(b, _)| b))
@@ -197,7 +195,6 @@ impl<'a, E> Retry<'a, E> {
         Self {
             policy,
             operation: None,
-            on_retry: None,
             on_event: None,
             seed: None,
             budget: None,
@@ -213,15 +210,34 @@ impl<'a, E> Retry<'a, E> {
     }
 
     /// Calls `hook` before every wait (the seed plan's `on_retry(attempt, exception)`).
-    pub fn on_retry(mut self, hook: impl FnMut(&RetryEvent<'_, E>) + Send + 'a) -> Self {
-        self.on_retry = Some(Box::new(hook));
-        self
+    pub fn on_retry(self, mut hook: impl FnMut(&RetryEvent<'_, E>) + Send + 'a) -> Self
+    where
+        E: 'a,
+    {
+        self.on_event(move |event| {
+            if let Event::Retrying(retry) = event {
+                hook(retry);
+            }
+        })
     }
 
     /// Calls `hook` with every [`Event`] of the call: each attempt's outcome, each wait for a
-    /// rate-limit slot, each refusal by a protection.
-    pub fn on_event(mut self, hook: impl FnMut(&Event<'_, E>) + Send + 'a) -> Self {
-        self.on_event = Some(Box::new(hook));
+    /// rate-limit slot, each refusal by a protection. Hooks added earlier (and `on_retry`'s)
+    /// are called first.
+    pub fn on_event(mut self, hook: impl FnMut(&Event<'_, E>) + Send + 'a) -> Self
+    where
+        E: 'a,
+    {
+        self.on_event = Some(match self.on_event.take() {
+            None => Box::new(hook),
+            Some(mut earlier) => {
+                let mut hook = hook;
+                Box::new(move |event: &Event<'_, E>| {
+                    earlier(event);
+                    hook(event);
+                })
+            }
+        });
         self
     }
 
@@ -336,7 +352,6 @@ impl<'a, E> Retry<'a, E> {
         let Retry {
             policy,
             operation,
-            mut on_retry,
             mut on_event,
             mut seed,
             budget,
@@ -345,265 +360,292 @@ impl<'a, E> Retry<'a, E> {
         } = self;
         async move {
             // What the awaits below hold is kept small (it is the bulk of the future): each
-            // step's temporaries live in a block that ends before the next await, and values
+            // step's temporaries live in a block that ends before the next await, the last
+            // error lives only while the next attempt is waited for and admitted, and values
             // that are cheap to recompute (the deadline instant, the name) are.
             let start = Instant::now();
             let max_attempts = policy.max_attempts();
-            let mut number = 0;
+            let mut number = 1;
             // When the current attempt nominally starts.
             let mut attempt_start = start;
-            // The previous attempt's failure, while its retry is being admitted.
-            let mut failed: Option<E> = None;
+
+            // 1. Admission of the first attempt: nothing was made if it is refused.
+            let mut pass = match admit(breaker, limiter, start, policy).await {
+                Ok((pass, waited)) => {
+                    if !waited.is_zero() {
+                        attempt_start = Instant::now();
+                        emit(&mut on_event, &Event::SlotWaited { attempt: 1, waited });
+                    }
+                    pass
+                }
+                Err(refusal) => {
+                    let reason = refusal.reason();
+                    emit(
+                        &mut on_event,
+                        &Event::Refused {
+                            attempt: 1,
+                            reason: &reason,
+                        },
+                    );
+                    let error = refusal.into_error(breaker, limiter);
+                    return Err(give_up(
+                        operation,
+                        &classifier,
+                        error,
+                        0,
+                        start.elapsed(),
+                        reason,
+                    ));
+                }
+            };
+            if let Some(budget) = budget {
+                budget.deposit_at(start);
+            }
+
             loop {
-                number += 1;
-                // 1. Admission, 2. the attempt, 3. its classification.
-                let (error, ended, decision) = {
-                    // Admission: a rate-limit slot (boxed: only rate-limited calls pay for the
-                    // queue's state), then the breaker's permission.
-                    let pass = {
-                        let waited = match limiter {
-                            None => Ok(Duration::ZERO),
-                            Some((limiter, _)) => {
-                                let deadline = add_capped(start, policy.deadline);
-                                Box::pin(queue(limiter, breaker.map(|(b, _)| b), deadline)).await
+                // (In a block, so that only the error is held across the wait below.)
+                let (error, resume_at) = {
+                    // 2. The attempt, bounded by its timeout and the deadline, and 3. its
+                    // classification, with the outcome to the breaker.
+                    let (error, ended, decision) = {
+                        let bound = add_capped(attempt_start, policy.attempt_timeout)
+                            .min(add_capped(start, policy.deadline));
+                        let attempt = {
+                            let timeout = bound.saturating_duration_since(Instant::now());
+                            tracing::trace!(
+                                operation = name_of(operation.as_deref()),
+                                attempt = number,
+                                max_attempts,
+                                timeout_ms = timeout.as_millis() as u64,
+                                "attempt starts"
+                            );
+                            Attempt {
+                                number,
+                                max_attempts,
+                                timeout,
                             }
                         };
-                        let admitted = waited.and_then(|waited| match breaker {
-                            None => Ok((None, waited)),
-                            Some((breaker, _)) => breaker
-                                .pass()
-                                .map(|pass| (Some(pass), waited))
-                                .map_err(Refusal::Open),
-                        });
-                        match admitted {
-                            Ok((pass, waited)) => {
-                                if !waited.is_zero() {
-                                    attempt_start = Instant::now();
-                                    emit(
-                                        &mut on_event,
-                                        &Event::SlotWaited {
-                                            attempt: number,
-                                            waited,
-                                        },
-                                    );
+                        let (error, ended) = match tokio::time::timeout_at(bound, op(attempt)).await
+                        {
+                            Ok(Ok(value)) => {
+                                if let Some(pass) = pass.take() {
+                                    pass.record(Outcome::Success);
                                 }
-                                pass
-                            }
-                            Err(refusal) => {
-                                let reason = refusal.reason();
                                 emit(
                                     &mut on_event,
-                                    &Event::Refused {
+                                    &Event::Succeeded {
                                         attempt: number,
+                                        took: attempt_start.elapsed(),
+                                    },
+                                );
+                                return Ok(value);
+                            }
+                            // An attempt cannot end, for the schedule, after its bound: an
+                            // operation that enforces the bound itself fails a tick late, and that
+                            // lateness must not add up either.
+                            Ok(Err(error)) => (error, Instant::now().min(bound)),
+                            // Nominally over at its bound, however late the timer fired.
+                            Err(_elapsed) => (
+                                E::from(AttemptTimedOut {
+                                    limit: bound.saturating_duration_since(attempt_start),
+                                }),
+                                bound,
+                            ),
+                        };
+                        let decision = classifier.classify(&error);
+                        if let Some(pass) = pass.take() {
+                            pass.record(classifier.breaker_outcome(&error, decision));
+                        }
+                        (error, ended, decision)
+                    };
+
+                    // 4. The decision, then the budget.
+                    let resume_at = {
+                        // The upstream asked to slow down and said until when: every caller of the
+                        // limiter waits.
+                        tracing::trace!(operation = name_of(operation.as_deref()), attempt = number, ?decision, error = %error, "attempt failed");
+                        if let Some((limiter, _)) = limiter
+                            && let Decision::RetryAfter(wait) = decision
+                            && classifier.breaker_outcome(&error, decision) == Outcome::RateLimited
+                        {
+                            limiter
+                                .hold_until(Instant::now() + wait.min(policy.max_retry_after))
+                                .await;
+                        }
+                        let took = ended.saturating_duration_since(attempt_start);
+                        let backoff = if decision == Decision::Retry && number < max_attempts {
+                            let seed = *seed.get_or_insert_with(rand::random);
+                            policy
+                                .backoff_seeded(seed)
+                                .nth((number - 1) as usize)
+                                .unwrap_or(policy.max_delay)
+                        } else {
+                            Duration::ZERO
+                        };
+                        let open = match breaker {
+                            Some((breaker, _)) if decision.is_retry() => breaker.open_now(),
+                            _ => None,
+                        };
+                        let left =
+                            add_capped(start, policy.deadline).saturating_duration_since(ended);
+                        let mut facts = Facts::new(number, decision, backoff, left);
+                        if let Some(open) = &open {
+                            facts = facts.with_circuit(open);
+                        }
+                        let step = match next_step(policy, &facts) {
+                            Step::Retry {
+                                wait,
+                                server_requested,
+                            } => match budget.filter(|b| !b.try_withdraw()) {
+                                Some(budget) => Step::Stop(StopReason::BudgetExhausted {
+                                    upstream: budget.upstream_arc(),
+                                    per_mille: budget.per_mille(),
+                                }),
+                                None => Step::Retry {
+                                    wait,
+                                    server_requested,
+                                },
+                            },
+                            stop @ Step::Stop(_) => stop,
+                        };
+                        match step {
+                            Step::Stop(reason) => {
+                                emit(
+                                    &mut on_event,
+                                    &Event::Stopped {
+                                        attempt: number,
+                                        took,
+                                        error: &error,
                                         reason: &reason,
                                     },
                                 );
-                                let (last_error, attempts) = match failed.take() {
-                                    Some(error) => {
-                                        // The token this retry took goes back: it was not made.
-                                        if let Some(budget) = budget {
-                                            budget.refund();
-                                        }
-                                        (error, number - 1)
-                                    }
-                                    None => (refusal.into_error(breaker, limiter), 0),
-                                };
+                                if reason == StopReason::Permanent && number == 1 {
+                                    let op_name = name_of(operation.as_deref());
+                                    tracing::debug!(operation = op_name, error_kind = %classifier.kind(&error), error = %error, "permanent error, not retried");
+                                    return Err(RetryError::Permanent(error));
+                                }
+                                if reason.is_refusal() {
+                                    emit(
+                                        &mut on_event,
+                                        &Event::Refused {
+                                            attempt: number + 1,
+                                            reason: &reason,
+                                        },
+                                    );
+                                }
                                 return Err(give_up(
                                     operation,
                                     &classifier,
-                                    last_error,
-                                    attempts,
+                                    error,
+                                    number,
                                     start.elapsed(),
                                     reason,
                                 ));
                             }
-                        }
-                    };
-                    drop(failed.take());
-                    if number == 1
-                        && let Some(budget) = budget
-                    {
-                        budget.deposit_at(start);
-                    }
-
-                    let bound = add_capped(attempt_start, policy.attempt_timeout)
-                        .min(add_capped(start, policy.deadline));
-                    let attempt = {
-                        let timeout = bound.saturating_duration_since(Instant::now());
-                        tracing::trace!(
-                            operation = name_of(operation.as_deref()),
-                            attempt = number,
-                            max_attempts,
-                            timeout_ms = timeout.as_millis() as u64,
-                            "attempt starts"
-                        );
-                        Attempt {
-                            number,
-                            max_attempts,
-                            timeout,
-                        }
-                    };
-                    let (error, ended) = match tokio::time::timeout_at(bound, op(attempt)).await {
-                        Ok(Ok(value)) => {
-                            if let Some(pass) = pass {
-                                pass.record(Outcome::Success);
-                            }
-                            emit(
-                                &mut on_event,
-                                &Event::Succeeded {
-                                    attempt: number,
-                                    took: attempt_start.elapsed(),
-                                },
-                            );
-                            return Ok(value);
-                        }
-                        // An attempt cannot end, for the schedule, after its bound: an
-                        // operation that enforces the bound itself fails a tick late, and that
-                        // lateness must not add up either.
-                        Ok(Err(error)) => (error, Instant::now().min(bound)),
-                        // Nominally over at its bound, however late the timer fired.
-                        Err(_elapsed) => (
-                            E::from(AttemptTimedOut {
-                                limit: bound.saturating_duration_since(attempt_start),
-                            }),
-                            bound,
-                        ),
-                    };
-                    // 3. Classification, and the outcome to the breaker.
-                    let decision = classifier.classify(&error);
-                    if let Some(pass) = pass {
-                        pass.record(classifier.breaker_outcome(&error, decision));
-                    }
-                    (error, ended, decision)
-                };
-
-                // The upstream asked to slow down and said until when: every caller of the
-                // limiter waits.
-                tracing::trace!(operation = name_of(operation.as_deref()), attempt = number, ?decision, error = %error, "attempt failed");
-                if let Some((limiter, _)) = limiter
-                    && let Decision::RetryAfter(wait) = decision
-                    && classifier.breaker_outcome(&error, decision) == Outcome::RateLimited
-                {
-                    limiter
-                        .hold_until(Instant::now() + wait.min(policy.max_retry_after))
-                        .await;
-                }
-
-                // 4. The decision, then the budget.
-                let took = ended.saturating_duration_since(attempt_start);
-                let resume_at = {
-                    let backoff = if decision == Decision::Retry && number < max_attempts {
-                        let seed = *seed.get_or_insert_with(rand::random);
-                        policy
-                            .backoff_seeded(seed)
-                            .nth((number - 1) as usize)
-                            .unwrap_or(policy.max_delay)
-                    } else {
-                        Duration::ZERO
-                    };
-                    let open = match breaker {
-                        Some((breaker, _)) if decision.is_retry() => breaker.open_now(),
-                        _ => None,
-                    };
-                    let left = add_capped(start, policy.deadline).saturating_duration_since(ended);
-                    let mut facts = Facts::new(number, decision, backoff, left);
-                    if let Some(open) = &open {
-                        facts = facts.with_circuit(open);
-                    }
-                    let step = match next_step(policy, &facts) {
-                        Step::Retry {
-                            wait,
-                            server_requested,
-                        } => match budget.filter(|b| !b.try_withdraw()) {
-                            Some(budget) => Step::Stop(StopReason::BudgetExhausted {
-                                upstream: budget.upstream_arc(),
-                                per_mille: budget.per_mille(),
-                            }),
-                            None => Step::Retry {
+                            Step::Retry {
                                 wait,
                                 server_requested,
-                            },
-                        },
-                        stop @ Step::Stop(_) => stop,
-                    };
-                    match step {
-                        Step::Stop(reason) => {
-                            emit(
-                                &mut on_event,
-                                &Event::Stopped {
-                                    attempt: number,
-                                    took,
-                                    error: &error,
-                                    reason: &reason,
-                                },
-                            );
-                            if reason == StopReason::Permanent && number == 1 {
+                            } => {
                                 let op_name = name_of(operation.as_deref());
-                                tracing::debug!(operation = op_name, error_kind = %classifier.kind(&error), error = %error, "permanent error, not retried");
-                                return Err(RetryError::Permanent(error));
-                            }
-                            if reason.is_refusal() {
-                                emit(
-                                    &mut on_event,
-                                    &Event::Refused {
-                                        attempt: number + 1,
-                                        reason: &reason,
-                                    },
+                                let error_kind = classifier.kind(&error);
+                                tracing::warn!(
+                                    operation = op_name,
+                                    attempt = number,
+                                    max_attempts,
+                                    delay_ms = wait.as_millis() as u64,
+                                    server_requested,
+                                    error_kind = %error_kind,
+                                    error = %error,
+                                    "{op_name}: attempt {number}/{max_attempts} failed, retrying in {}: {error_kind}: {error}",
+                                    fmt_duration(wait),
                                 );
+                                let event = RetryEvent {
+                                    operation: operation.as_deref(),
+                                    attempt: number,
+                                    max_attempts,
+                                    delay: wait,
+                                    server_requested,
+                                    error: &error,
+                                    elapsed: ended.saturating_duration_since(start),
+                                    took,
+                                };
+                                emit(&mut on_event, &Event::Retrying(&event));
+                                // `wait < left`: the next start is before the deadline.
+                                ended + wait
                             }
-                            return Err(give_up(
-                                operation,
-                                &classifier,
-                                error,
-                                number,
-                                start.elapsed(),
-                                reason,
-                            ));
                         }
-                        Step::Retry {
-                            wait,
-                            server_requested,
-                        } => {
-                            let op_name = name_of(operation.as_deref());
-                            let error_kind = classifier.kind(&error);
-                            tracing::warn!(
-                                operation = op_name,
-                                attempt = number,
-                                max_attempts,
-                                delay_ms = wait.as_millis() as u64,
-                                server_requested,
-                                error_kind = %error_kind,
-                                error = %error,
-                                "{op_name}: attempt {number}/{max_attempts} failed, retrying in {}: {error_kind}: {error}",
-                                fmt_duration(wait),
-                            );
-                            let event = RetryEvent {
-                                operation: operation.as_deref(),
-                                attempt: number,
-                                max_attempts,
-                                delay: wait,
-                                server_requested,
-                                error: &error,
-                                elapsed: ended.saturating_duration_since(start),
-                                took,
-                            };
-                            if let Some(hook) = on_retry.as_mut() {
-                                hook(&event);
-                            }
-                            emit(&mut on_event, &Event::Retrying(&event));
-                            // `wait < left`: the next start is before the deadline.
-                            ended + wait
-                        }
-                    }
+                    };
+                    (error, resume_at)
                 };
 
-                // 5. The wait.
+                // 5. The wait, then the next attempt's admission; refused, the call stops with
+                // this attempt's error and the retry's budget token goes back.
                 attempt_start = resume_at;
-                failed = Some(error);
                 tokio::time::sleep_until(resume_at).await;
+                number += 1;
+                pass = match admit(breaker, limiter, start, policy).await {
+                    Ok((pass, waited)) => {
+                        if !waited.is_zero() {
+                            attempt_start = Instant::now();
+                            emit(
+                                &mut on_event,
+                                &Event::SlotWaited {
+                                    attempt: number,
+                                    waited,
+                                },
+                            );
+                        }
+                        pass
+                    }
+                    Err(refusal) => {
+                        let reason = refusal.reason();
+                        emit(
+                            &mut on_event,
+                            &Event::Refused {
+                                attempt: number,
+                                reason: &reason,
+                            },
+                        );
+                        if let Some(budget) = budget {
+                            budget.refund();
+                        }
+                        return Err(give_up(
+                            operation,
+                            &classifier,
+                            error,
+                            number - 1,
+                            start.elapsed(),
+                            reason,
+                        ));
+                    }
+                };
             }
         }
     }
+}
+
+/// The admission of one attempt: a slot of the rate limit (boxed: only rate-limited calls pay
+/// for the queue's state), then the breaker's permission. Returns the breaker's pass, to report
+/// the outcome with, and how long the slot took.
+async fn admit<'b, E>(
+    breaker: Option<BreakerWith<'b, E>>,
+    limiter: Option<LimiterWith<'b, E>>,
+    start: Instant,
+    policy: &RetryPolicy,
+) -> Result<(Option<Pass<'b>>, Duration), Refusal> {
+    let breaker = breaker.map(|(b, _)| b);
+    let waited = match limiter {
+        None => Duration::ZERO,
+        Some((limiter, _)) => {
+            let deadline = add_capped(start, policy.deadline);
+            Box::pin(queue(limiter, breaker, deadline)).await?
+        }
+    };
+    let pass = match breaker {
+        None => None,
+        Some(breaker) => Some(breaker.pass().map_err(Refusal::Open)?),
+    };
+    Ok((pass, waited))
 }
 
 fn emit<E>(hook: &mut Option<OnEvent<'_, E>>, event: &Event<'_, E>) {
