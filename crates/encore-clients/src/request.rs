@@ -346,6 +346,23 @@ impl ServiceClient {
         if span.is_disabled() {
             return self.exchange(call, decode, status).await;
         }
+        // Traced: boxed, so that an untraced attempt's future does not carry the span's state.
+        Box::pin(self.traced(span, call, decode, attempt, status)).await
+    }
+
+    /// An attempt in its span: the path and resend count up front, the status code and error
+    /// type when it ends (`timeout` or `cancelled` when the core drops it unfinished).
+    async fn traced<T, D>(
+        &self,
+        span: tracing::Span,
+        call: &Call,
+        decode: &D,
+        attempt: Attempt,
+        status: &AtomicU16,
+    ) -> Result<T, Error>
+    where
+        D: Fn(&RawResponse) -> Result<T, Error>,
+    {
         let path = call.url.get(self.path_at..).unwrap_or_default();
         span.record("url.path", path.split('?').next().unwrap_or_default());
         if attempt.is_retry() {
