@@ -18,6 +18,36 @@ use serde::de::DeserializeOwned;
 use super::{Config, ConfigError, SECTIONS};
 use crate::defaults::{DEFAULT_CONFIG_FILE, ENV_PREFIX};
 
+impl Config {
+    /// Loads the defaults, then the file at `path` (or `./encore.toml` when `path` is `None` and
+    /// that file exists), then `ENCORE_*` environment variables, and validates the result. A
+    /// program with configuration sections of its own uses a [`Loader`] instead.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the key: a missing file given explicitly, a syntax error, an
+    /// unknown key (a top-level table that is not the clients' included), a value of the wrong
+    /// type, a value [`validate`](Self::validate) refuses, or an `ENCORE_*` variable that looks
+    /// meant for the configuration but is misspelled.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Ok(Loader::new().file(path).load()?.into_config())
+    }
+
+    /// Parses a TOML document over the defaults (no file, no environment) and validates it.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub fn from_toml_str(toml: &str) -> Result<Config, ConfigError> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(toml))
+            .extract()
+            .map_err(ConfigError::from_figment)?;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
 /// Where the configuration comes from, and which top-level tables besides the clients' it may
 /// hold.
 ///

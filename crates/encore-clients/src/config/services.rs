@@ -7,7 +7,7 @@ use encore_resilience::budget::RetryBudgetConfig;
 use encore_resilience::rate_limit::RateLimitConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use super::error::ConfigError;
 use crate::defaults::{CREATOMATE_RATE_LIMIT, OPENAI_RATE_LIMIT, SUNO_RATE_LIMIT};
 use crate::endpoint::Service;
 
