@@ -466,7 +466,8 @@ impl Stack {
         protections.rate_limit.enabled = false;
         config.services.creatomate = protections;
         config.validate()?;
-        let http = Http::reqwest(client.clone()).with_protections(Protections::from_config(&config)?);
+        let http =
+            Http::reqwest(client.clone()).with_protections(Protections::from_config(&config)?);
         let creatomate = CreatomateClient::new(http, &config, ApiKey::new("bench-key")?);
 
         Ok(Stack {
