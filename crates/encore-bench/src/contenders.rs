@@ -33,10 +33,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use backon::{ExponentialBuilder, Retryable};
-use encore_clients::{ApiKey, Config, CreatomateClient, Endpoint, Http, Service, ServicePolicy};
+use encore_clients::config::ServicePolicy;
+use encore_clients::{ApiKey, Config, CreatomateClient, Endpoint, Http, Protections, Service};
+use encore_resilience::breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitOpen};
+use encore_resilience::budget::{RetryBudget, RetryBudgetConfig};
 use encore_resilience::{
-    AttemptTimedOut, CircuitBreaker, CircuitBreakerConfig, CircuitOpen, Classify, Decision, Jitter,
-    Retry, RetryBudget, RetryBudgetConfig, RetryError, RetryPolicy, parse_retry_after,
+    AttemptTimedOut, Classify, Decision, Jitter, Retry, RetryError, RetryPolicy, parse_retry_after,
 };
 use reqwest::StatusCode;
 use reqwest_middleware::ClientWithMiddleware;
@@ -434,7 +436,7 @@ impl Stack {
 
         let deadline = setup
             .deadline
-            .unwrap_or(encore_resilience::DEFAULT_DEADLINE);
+            .unwrap_or(encore_resilience::defaults::DEFAULT_DEADLINE);
         let policy = RetryPolicy::new()
             .with_max_retries(setup.max_retries)
             .with_base_delay(setup.base_delay)
@@ -464,11 +466,9 @@ impl Stack {
         protections.rate_limit.enabled = false;
         config.services.creatomate = protections;
         config.validate()?;
-        let creatomate = CreatomateClient::new(
-            Http::reqwest(client.clone()),
-            &config,
-            ApiKey::new("bench-key")?,
-        );
+        let http =
+            Http::reqwest(client.clone()).with_protections(Protections::from_config(&config)?);
+        let creatomate = CreatomateClient::new(http, &config, ApiKey::new("bench-key")?);
 
         Ok(Stack {
             setup,

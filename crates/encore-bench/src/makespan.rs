@@ -37,17 +37,6 @@ struct Run {
     calls: usize,
 }
 
-/// The demo's poll timings: the real ones scaled, with floors (as `encore demo` does).
-fn demo_poll(real: &PollPolicy, time_scale: f64) -> PollPolicy {
-    let scaled = real.scaled(time_scale);
-    PollPolicy {
-        interval: scaled.interval.max(Duration::from_millis(50)),
-        max_interval: scaled.max_interval.max(Duration::from_millis(250)),
-        multiplier: real.multiplier,
-        deadline: scaled.deadline.max(Duration::from_secs(120)),
-    }
-}
-
 async fn replay(oracle: bool) -> anyhow::Result<Run> {
     const TIME_SCALE: f64 = 0.01;
     let sim_config = SimConfig {
@@ -87,12 +76,13 @@ async fn replay(oracle: bool) -> anyhow::Result<Run> {
         settings.song_poll = fast.clone();
         settings.video_poll = fast;
     } else {
-        settings.song_poll = demo_poll(&settings.song_poll, TIME_SCALE);
-        settings.video_poll = demo_poll(&settings.video_poll, TIME_SCALE);
+        // The demo's timings: the real ones scaled, with floors (as `encore demo` polls).
+        settings.song_poll = settings.song_poll.for_time_scale(TIME_SCALE);
+        settings.video_poll = settings.video_poll.for_time_scale(TIME_SCALE);
     }
     config.validate()?;
 
-    let http = Http::with_connect_timeout(config.http.connect_timeout)?;
+    let http = Http::for_config(&config)?;
     let keys = Keys {
         openai: ApiKey::new("sk-encore-demo")?,
         suno: ApiKey::new("suno-encore-demo")?,

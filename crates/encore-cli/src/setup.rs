@@ -68,9 +68,10 @@ pub fn point_at_sim(config: &mut Config, base: &str) {
     config.creatomate.base_url = format!("{base}/v1");
 }
 
-/// The HTTP client every call of the process goes through.
+/// The HTTP client every call of the process goes through, with the protections (retry
+/// budget, circuit breaker, rate limit) of `config`'s `[services.*]`.
 pub fn http(config: &Config) -> Result<Http, CliError> {
-    Http::with_connect_timeout(config.http.connect_timeout)
+    Http::for_config(config)
         .context("cannot build the HTTP client")
         .map_err(CliError::permanent)
 }

@@ -16,25 +16,16 @@
 //! | `x-should-retry: true` | transient for 4xx, may have run for 5xx | the server asks for a retry, but a 5xx may still have done the work |
 //!
 //! "May have run" is retried for reads (replaying a read is free) and, for billed calls, only
-//! when the endpoint sets `retry_ambiguous`.
+//! when the endpoint sets `retry_ambiguous` (the request path's
+//! [`EndpointRules`](crate::request::EndpointRules)).
 
 use std::time::{Duration, SystemTime};
 
-use encore_resilience::{Decision, parse_retry_after};
+use encore_resilience::parse_retry_after;
 use http::{HeaderMap, StatusCode};
 
-use crate::error::{Class, ErrorKind};
-
-/// What the retry loop does with a failure of class `class`. `replay_ambiguous` is true for
-/// reads and for billed endpoints that opted in with `retry_ambiguous`.
-pub(crate) fn decide(class: Class, replay_ambiguous: bool) -> Decision {
-    let hinted = |after: Option<Duration>| after.map_or(Decision::Retry, Decision::RetryAfter);
-    match class {
-        Class::Transient { after } => hinted(after),
-        Class::MayHaveRun { after } if replay_ambiguous => hinted(after),
-        Class::MayHaveRun { .. } | Class::Permanent => Decision::Stop,
-    }
-}
+use crate::class::Class;
+use crate::error::ErrorKind;
 
 /// The server's requested wait: `retry-after-ms`, else `Retry-After` (seconds or HTTP-date).
 pub(crate) fn retry_hint(headers: &HeaderMap) -> Option<Duration> {
@@ -177,21 +168,6 @@ mod tests {
         );
         // Only the exact lowercase words count.
         assert_eq!(class(400, &[("x-should-retry", "TRUE")]), Class::Permanent);
-    }
-
-    #[test]
-    fn decisions() {
-        let t = Class::Transient { after: None };
-        let m = Class::MayHaveRun {
-            after: Some(Duration::from_secs(1)),
-        };
-        assert_eq!(decide(t, false), Decision::Retry);
-        assert_eq!(
-            decide(m, true),
-            Decision::RetryAfter(Duration::from_secs(1))
-        );
-        assert_eq!(decide(m, false), Decision::Stop);
-        assert_eq!(decide(Class::Permanent, true), Decision::Stop);
     }
 
     #[test]

@@ -4,38 +4,16 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use encore_resilience::{AttemptTimedOut, CircuitOpen, Classify, Decision, Outcome, StopReason};
+use encore_resilience::breaker::CircuitOpen;
+use encore_resilience::fmt::GaveUp;
+use encore_resilience::rate_limit::NoSlot;
+use encore_resilience::{AttemptTimedOut, StopReason};
 use http::StatusCode;
 
-use crate::classify::decide;
-use crate::config::{Endpoint, Service};
-use crate::secret::ApiKey;
+use crate::class::Class;
+use crate::endpoint::{Endpoint, Service};
 
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
-
-/// What a failed attempt means for the retry loop, decided per service by its pure `classify`
-/// function and turned into a [`Decision`](encore_resilience::Decision) by the request path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Class {
-    /// Retrying is safe: the request provably was not processed (connect failure, 408, 429, a
-    /// rate-limit body code), optionally after a server-requested wait.
-    Transient { after: Option<Duration> },
-    /// The request may have been processed (attempt timeout, reset after sending, 5xx, garbled
-    /// success body). Replaying a read is free; replaying a billed call may pay twice.
-    MayHaveRun { after: Option<Duration> },
-    /// Sending the same request again cannot succeed.
-    Permanent,
-}
-
-impl Class {
-    /// The server-requested wait, if any.
-    pub(crate) const fn after(self) -> Option<Duration> {
-        match self {
-            Class::Transient { after } | Class::MayHaveRun { after } => after,
-            Class::Permanent => None,
-        }
-    }
-}
 
 /// What went wrong, for code that needs to branch on it. Most callers use the predicates on
 /// [`Error`] instead.
@@ -76,12 +54,38 @@ pub enum ErrorKind {
     /// nothing was sent. See [`Error::is_circuit_open`]; the error says when the next probe is.
     CircuitOpen,
     /// The service's client-side rate limit had no free slot before the call's deadline, so
-    /// nothing was sent ([`RateLimitConfig`](crate::RateLimitConfig)).
+    /// nothing was sent ([`RateLimitConfig`](encore_resilience::rate_limit::RateLimitConfig)).
     Throttled,
     /// No API key, or an empty one.
     MissingKey,
     /// Invalid configuration or request construction (no request was sent).
     Config,
+}
+
+impl ErrorKind {
+    /// A short, stable name: `connect`, `timeout`, `transport`, `status`, `rate_limited`, …
+    /// (for log lines and metrics labels).
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Transport => "transport",
+            ErrorKind::Status { .. } => "status",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::InsufficientCredits => "insufficient_credits",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Decode => "decode",
+            ErrorKind::Refusal => "refusal",
+            ErrorKind::Incomplete => "incomplete",
+            ErrorKind::ResponseFailed => "response_failed",
+            ErrorKind::Ambiguous => "ambiguous",
+            ErrorKind::CircuitOpen => "circuit_open",
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::MissingKey => "missing_key",
+            ErrorKind::Config => "config",
+        }
+    }
 }
 
 /// The error of a client call.
@@ -181,39 +185,19 @@ impl Error {
         &self.inner.detail
     }
 
-    /// Removes `key` from every text this error carries; a source whose text contains it is
-    /// replaced by its redacted text (the only case where a cause is turned into a string).
-    pub(crate) fn redact(mut self, key: &ApiKey) -> Error {
+    /// The texts an error carries besides its source (for redaction).
+    pub(crate) fn texts_mut(&mut self) -> [Option<&mut String>; 3] {
         let inner = &mut *self.inner;
-        if key.is_in(&inner.detail) {
-            inner.detail = key.redact(&inner.detail);
-        }
-        if let Some(msg) = &inner.server_message
-            && key.is_in(msg)
-        {
-            inner.server_message = Some(key.redact(msg));
-        }
-        // A hostile or broken server can echo the key anywhere, the error code included.
-        if let Some(code) = &inner.api_code
-            && key.is_in(code)
-        {
-            inner.api_code = Some(key.redact(code));
-        }
-        if let Some(source) = &inner.source {
-            let mut text = String::new();
-            let mut next: Option<&(dyn StdError + 'static)> = Some(source.as_ref());
-            while let Some(e) = next {
-                if !text.is_empty() {
-                    text.push_str(": ");
-                }
-                text.push_str(&e.to_string());
-                next = e.source();
-            }
-            if key.is_in(&text) || key.is_in(&format!("{source:?}")) {
-                inner.source = Some(Box::new(Redacted(key.redact(&text))));
-            }
-        }
-        self
+        [
+            Some(&mut inner.detail),
+            inner.server_message.as_mut(),
+            inner.api_code.as_mut(),
+        ]
+    }
+
+    /// The source, for redaction.
+    pub(crate) fn source_mut(&mut self) -> &mut Option<BoxError> {
+        &mut self.inner.source
     }
 
     /// Adds the retry context of the finished call.
@@ -231,11 +215,13 @@ impl Error {
         inner.elapsed = Some(elapsed);
         inner.stop = stop;
         inner.may_have_run = may_have_run;
+        // Reads are always replayed; billed endpoints say otherwise with `replaying_ambiguous`.
         inner.replays_ambiguous = !endpoint.is_billed();
         self
     }
 
-    /// Records that the endpoint opted in to replaying "may have run" failures.
+    /// Records whether the endpoint replays "may have run" failures (reads always do; billed
+    /// endpoints when they set `retry_ambiguous`), for [`is_retryable`](Self::is_retryable).
     pub(crate) fn replaying_ambiguous(mut self, replays: bool) -> Error {
         self.inner.replays_ambiguous = replays;
         self
@@ -384,10 +370,25 @@ impl Error {
         matches!(self.inner.stop, Some(StopReason::BudgetExhausted { .. }))
     }
 
-    /// Whether the service's client-side rate limit had no slot before the deadline
-    /// ([`ErrorKind::Throttled`]; the last attempt was not sent).
+    /// Whether the service's client-side rate limit had no slot before the deadline: refused
+    /// outright ([`ErrorKind::Throttled`], nothing sent), or retries stopped because the next
+    /// attempt could not get a slot.
     pub fn is_throttled(&self) -> bool {
         self.inner.kind == ErrorKind::Throttled
+            || matches!(self.inner.stop, Some(StopReason::Throttled(_)))
+    }
+
+    /// What went wrong, as OpenTelemetry's `error.type` names it: the HTTP status code when the
+    /// answer had an error status (`"503"`), otherwise [`ErrorKind::as_str`] (`"timeout"`).
+    pub fn error_type(&self) -> std::borrow::Cow<'static, str> {
+        let status = match &self.inner.kind {
+            ErrorKind::Status { status } => Some(*status),
+            _ => self.inner.status,
+        };
+        match status {
+            Some(status) => std::borrow::Cow::Owned(status.as_u16().to_string()),
+            None => std::borrow::Cow::Borrowed(self.inner.kind.as_str()),
+        }
     }
 
     /// Whether the same request can never succeed (bad input, bad key, no credits, a refusal).
@@ -407,26 +408,21 @@ impl Error {
 }
 
 fn ambiguous_hint(endpoint: Option<Endpoint>) -> String {
-    match endpoint {
-        Some(Endpoint::SunoGenerate) => {
-            "the task may have been created and billed, so it was not retried; \
-             check the Suno dashboard before running again, \
-             or set endpoints.suno_generate.retry_ambiguous = true"
-                .to_owned()
-        }
-        Some(Endpoint::CreatomateRender) => {
-            "the render may have been queued and billed, so it was not retried; \
-             check the Creatomate dashboard before running again, \
-             or set endpoints.creatomate_render.retry_ambiguous = true"
-                .to_owned()
-        }
-        Some(e) => format!(
-            "the request may have been processed and billed, so it was not retried; \
-             set endpoints.{}.retry_ambiguous = true to replay such failures",
+    let billing = endpoint.and_then(Endpoint::billing);
+    let may_exist = billing.map_or("the request may have been processed", |b| b.may_exist);
+    let mut hint = format!("{may_exist} and billed, so it was not retried");
+    match (endpoint, billing.and_then(|b| b.check)) {
+        (Some(e), Some(check)) => hint.push_str(&format!(
+            "; check {check} before running again, or set endpoints.{}.retry_ambiguous = true",
             e.config_key()
-        ),
-        None => "the request may have been processed and billed, so it was not retried".to_owned(),
+        )),
+        (Some(e), None) => hint.push_str(&format!(
+            "; set endpoints.{}.retry_ambiguous = true to replay such failures",
+            e.config_key()
+        )),
+        (None, _) => {}
     }
+    hint
 }
 
 impl fmt::Display for Error {
@@ -439,19 +435,14 @@ impl fmt::Display for Error {
         let gave_up = i.attempts > 1
             || (i.attempts == 1 && i.stop.as_ref().is_some_and(|s| *s != StopReason::Permanent));
         if let (Some(elapsed), true) = (i.elapsed, gave_up) {
-            let plural = if i.attempts == 1 { "" } else { "s" };
-            write!(
-                f,
-                "gave up after {} attempt{plural} in {:.1}s",
-                i.attempts,
-                elapsed.as_secs_f64()
-            )?;
+            GaveUp {
+                attempts: i.attempts,
+                elapsed,
+            }
+            .fmt(f)?;
             match &i.stop {
                 Some(StopReason::AttemptsExhausted) | None => {}
                 Some(StopReason::Permanent) if i.kind == ErrorKind::Ambiguous => {}
-                // The detail already says why: the breaker or the rate limit refused the retry.
-                Some(StopReason::CircuitOpen { .. }) if i.kind == ErrorKind::CircuitOpen => {}
-                Some(StopReason::Deadline { .. }) if i.kind == ErrorKind::Throttled => {}
                 Some(reason) => write!(f, " ({reason})")?,
             }
             f.write_str(": ")?;
@@ -506,51 +497,22 @@ impl From<CircuitOpen> for Error {
     }
 }
 
-/// How the resilience core treats an attempt's error. The request path marks each attempt's
-/// error with whether its endpoint replays "may have run" failures before handing it over.
-impl Classify for Error {
-    fn classify(&self) -> Decision {
-        match self.inner.kind {
-            // Refused before sending; retrying inside the same call cannot fit either.
-            ErrorKind::CircuitOpen | ErrorKind::Throttled => Decision::Stop,
-            _ => decide(self.inner.class, self.inner.replays_ambiguous),
-        }
-    }
-
-    /// What the failure says about the service, which is not always what the decision says: a
-    /// billed call that may have run is not replayed (`Stop`) but the service still failed.
-    ///
-    /// | failure | outcome |
-    /// |---|---|
-    /// | refused locally (circuit open, no rate-limit slot) | neither way (nothing was sent) |
-    /// | rate limited (429, Suno 405/430), or any failure with `Retry-After` | neither way: the service is alive and asks us to slow down |
-    /// | connect error, timeout, reset, 5xx, Suno 455/500, garbled answer | failure |
-    /// | permanent (400, 401, 404, no credits, …) | success: the service answered |
-    fn breaker_outcome(&self) -> Outcome {
-        match (&self.inner.kind, self.inner.class) {
-            (ErrorKind::CircuitOpen | ErrorKind::Throttled | ErrorKind::RateLimited, _)
-            | (_, Class::Transient { after: Some(_) } | Class::MayHaveRun { after: Some(_) }) => {
-                Outcome::RateLimited
-            }
-            (_, Class::Transient { after: None } | Class::MayHaveRun { after: None }) => {
-                Outcome::Failure
-            }
-            (_, Class::Permanent) => Outcome::Success,
-        }
+/// A call refused by the service's client-side rate limit: nothing was sent. Calling again may
+/// succeed when a slot is free (`next_in`).
+impl From<NoSlot> for Error {
+    fn from(refusal: NoSlot) -> Self {
+        let mut error = Error::new(
+            ErrorKind::Throttled,
+            Class::Transient {
+                after: Some(refusal.next_in),
+            },
+            refusal.to_string(),
+        )
+        .with_source(refusal);
+        error.inner.attempts = 0;
+        error
     }
 }
-
-/// A cause whose text contained an API key, kept as its redacted text.
-#[derive(Debug)]
-struct Redacted(String);
-
-impl fmt::Display for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl StdError for Redacted {}
 
 #[cfg(test)]
 mod tests {
@@ -598,7 +560,7 @@ mod tests {
             );
         assert_eq!(
             disabled.to_string(),
-            "suno.credits: gave up after 1 attempt in 0.0s (retries disabled): x"
+            "suno.credits: gave up after 1 attempt in 0ms (retries disabled): x"
         );
     }
 
@@ -649,22 +611,6 @@ mod tests {
     }
 
     #[test]
-    fn redaction_reaches_messages_and_sources() {
-        let key = ApiKey::new("sk-SENTINEL-42").unwrap();
-        let err = Error::new(
-            ErrorKind::Unauthorized,
-            Class::Permanent,
-            "http 401 Unauthorized: bad key sk-SENTINEL-42",
-        )
-        .with_api(None, Some("bad key sk-SENTINEL-42".into()))
-        .with_source(std::io::Error::other("echo sk-SENTINEL-42"))
-        .redact(&key);
-        let all = format!("{err} {err:?} {}", err.source().unwrap());
-        assert!(!all.contains("SENTINEL"), "{all}");
-        assert!(all.contains("bad key ***"), "{all}");
-    }
-
-    #[test]
     fn a_refusal_by_the_breaker_names_the_service_and_the_next_probe() {
         let open = CircuitOpen {
             upstream: "suno".into(),
@@ -691,21 +637,6 @@ mod tests {
         assert_eq!(refused.attempts(), 0);
         let source = refused.source().unwrap().downcast_ref::<CircuitOpen>();
         assert_eq!(source, Some(&open), "the core's refusal is the source");
-        // After real attempts the reason is not repeated.
-        let later = Error::from(open).finish(
-            Endpoint::SunoStatus,
-            2,
-            Duration::from_secs(3),
-            Some(StopReason::CircuitOpen {
-                upstream: "suno".into(),
-                retry_in: Duration::from_millis(8500),
-            }),
-            false,
-        );
-        assert_eq!(
-            later.to_string(),
-            "suno.status: gave up after 2 attempts in 3.0s: circuit open for suno, next probe in 8.5s"
-        );
     }
 
     #[test]
@@ -727,7 +658,7 @@ mod tests {
         assert!(dry.is_budget_exhausted() && dry.is_exhausted() && !dry.is_circuit_open());
         assert_eq!(
             dry.to_string(),
-            "suno.status: gave up after 1 attempt in 0.0s (retry budget for suno exhausted: \
+            "suno.status: gave up after 1 attempt in 0ms (retry budget for suno exhausted: \
              retries are limited to 20% of calls): http 503 Service Unavailable"
         );
         let open = stop(StopReason::CircuitOpen {
@@ -737,108 +668,40 @@ mod tests {
         assert!(open.is_circuit_open() && !open.is_budget_exhausted());
         assert_eq!(
             open.to_string(),
-            "suno.status: gave up after 1 attempt in 0.0s (circuit open for suno, next probe \
+            "suno.status: gave up after 1 attempt in 0ms (circuit open for suno, next probe \
              in 10s): http 503 Service Unavailable"
         );
     }
 
     #[test]
-    fn decisions_and_breaker_outcomes_case_by_case() {
-        let e = |kind, class| Error::new(kind, class, "x");
-        let secs = |s| Some(Duration::from_secs(s));
-        let status = ErrorKind::Status {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-        };
-        let may = |after| Class::MayHaveRun { after };
-        let transient = |after| Class::Transient { after };
-        for (error, replays, decision, outcome) in [
-            // A billed call's 5xx is not replayed, yet the service failed.
-            (
-                e(status.clone(), may(None)),
-                false,
-                Decision::Stop,
-                Outcome::Failure,
-            ),
-            (
-                e(status.clone(), may(None)),
-                true,
-                Decision::Retry,
-                Outcome::Failure,
-            ),
-            (
-                e(ErrorKind::Timeout, may(None)),
-                false,
-                Decision::Stop,
-                Outcome::Failure,
-            ),
-            (
-                e(ErrorKind::Connect, transient(None)),
-                false,
-                Decision::Retry,
-                Outcome::Failure,
-            ),
-            // Suno maintenance (455): a hard failure.
-            (
-                e(status.clone(), transient(None)),
-                false,
-                Decision::Retry,
-                Outcome::Failure,
-            ),
-            // Rate limits count neither way, with or without a hint.
-            (
-                e(ErrorKind::RateLimited, transient(secs(3))),
-                false,
-                Decision::RetryAfter(Duration::from_secs(3)),
-                Outcome::RateLimited,
-            ),
-            (
-                e(ErrorKind::RateLimited, transient(None)),
-                false,
-                Decision::Retry,
-                Outcome::RateLimited,
-            ),
-            // A 503 with Retry-After asks us to slow down.
-            (
-                e(status.clone(), may(secs(2))),
-                true,
-                Decision::RetryAfter(Duration::from_secs(2)),
-                Outcome::RateLimited,
-            ),
-            // The service answered: it is up.
-            (
-                e(ErrorKind::InvalidRequest, Class::Permanent),
-                true,
-                Decision::Stop,
-                Outcome::Success,
-            ),
-            (
-                e(ErrorKind::Unauthorized, Class::Permanent),
-                true,
-                Decision::Stop,
-                Outcome::Success,
-            ),
-            // Refused before sending: stop, and say nothing about the service.
-            (
-                e(ErrorKind::Throttled, transient(secs(5))),
-                true,
-                Decision::Stop,
-                Outcome::RateLimited,
-            ),
-        ] {
-            let error = error.replaying_ambiguous(replays);
-            assert_eq!(error.classify(), decision, "{:?}", error.kind());
-            assert_eq!(error.breaker_outcome(), outcome, "{:?}", error.kind());
-        }
-        let open = Error::from(CircuitOpen {
-            upstream: "x".into(),
-            retry_in: Duration::ZERO,
-        });
-        assert_eq!(open.classify(), Decision::Stop);
-        assert_eq!(open.breaker_outcome(), Outcome::RateLimited);
-        assert_eq!(
-            open.to_string(),
-            "circuit half-open for x, waiting for a probe"
+    fn a_refusal_by_the_rate_limit_is_throttled_with_nothing_sent() {
+        let refusal = NoSlot::new(
+            "creatomate",
+            (1, Duration::from_secs(60)),
+            Duration::from_secs(60),
+            true,
+            Duration::from_secs(5),
         );
+        let err = Error::from(refusal.clone()).finish(
+            Endpoint::CreatomateStatus,
+            0,
+            Duration::ZERO,
+            Some(StopReason::Throttled(refusal)),
+            false,
+        );
+        assert_eq!(*err.kind(), ErrorKind::Throttled);
+        assert!(err.is_throttled() && err.is_retryable() && err.is_exhausted());
+        assert_eq!(err.attempts(), 0);
+        assert_eq!(
+            err.to_string(),
+            "creatomate.status: client-side rate limit for creatomate (1 requests per 1m): no \
+             slot before the deadline, the next is in 1m with 5s left; not sent"
+        );
+        assert_eq!(err.kind().as_str(), "throttled");
+        assert_eq!(err.error_type(), "throttled");
+        // With an error status, `error.type` is its code, as OpenTelemetry asks.
+        assert_eq!(exhausted().error_type(), "503");
+        assert_eq!(exhausted().kind().as_str(), "status");
     }
 
     #[test]

@@ -2,20 +2,26 @@
 //! lyrics), Suno via sunoapi.org (the song) and Creatomate (the video) — whose every call goes
 //! through the resilience core with its endpoint's timeout and retry policy.
 //!
-//! - One request path shared by every call: build, run the endpoint's policy with
-//!   [`encore_resilience::Retry`], classify each failure (one pure function per service), decode,
-//!   and report to `tracing` and to a [`CallObserver`].
-//! - One shared HTTP client per process ([`Http::shared`]); tests plug in any `tower` service,
-//!   such as the simulator's router, with [`Http::service`].
-//! - Protections shared by every call to a service through that [`Http`] handle, so an outage
-//!   is not amplified by every pipeline retrying ([`ServicePolicy`]): a retry budget (retries
-//!   add at most 20 % of the load), a circuit breaker (fail fast with "circuit open for suno,
-//!   next probe in 8s" while a service keeps failing; changes reach
-//!   [`CallObserver::breaker_changed`]) and a client-side rate limit at each service's
-//!   documented quota, so concurrent pipelines queue instead of earning 429s. Each can be
-//!   switched off.
+//! - One request path shared by every call (`request.rs`): the resilience core's
+//!   [`Retry`](encore_resilience::Retry) owns each attempt — admission by the service's
+//!   breaker and rate limit, the attempt under its timeout, classification by the endpoint's
+//!   rules, the decision and the wait — and the client builds, sends and decodes (one pure
+//!   function per service), each attempt in a `tracing` span with OpenTelemetry's HTTP
+//!   attribute names, and reports to a [`CallObserver`].
+//! - One shared HTTP client per process ([`Http::shared`], [`Http::for_config`]); tests plug in
+//!   any `tower` service, such as the simulator's router, with [`Http::service`].
+//! - Protections shared by every call to a service through that [`Http`] handle's
+//!   [`Protections`] registry, so an outage is not amplified by every pipeline retrying
+//!   ([`ServicePolicy`](config::ServicePolicy)): a retry budget (retries add at most 20 % of the
+//!   load), a circuit breaker (fail fast with "circuit open for suno, next probe in 8s" while a
+//!   service keeps failing; changes reach [`CallObserver::breaker_changed`]) and a client-side
+//!   rate limit at each service's documented quota, so concurrent pipelines queue instead of
+//!   earning 429s. Each can be switched off, and the rate limiter can be replaced by one shared
+//!   between processes.
 //! - Policies are the seed plan's table by default and configurable without a rebuild
-//!   ([`Config`]: `encore.toml` and `ENCORE_*` variables), with one switch to turn retries off.
+//!   ([`Config`]: `encore.toml` and `ENCORE_*` variables, read by a
+//!   [`Loader`](config::Loader) that programs extend with tables of their own), with one
+//!   switch to turn retries off.
 //! - **Never pay twice**: a billed call (Suno generate, Creatomate render) is not replayed after
 //!   a failure that may have created the job; the error says so ([`Error::may_have_run`]).
 //! - API keys ([`ApiKey`]) are only ever sent in a header; they never appear in logs, errors or
@@ -42,37 +48,34 @@
 //! ```
 #![warn(missing_docs)]
 
+mod class;
 mod classify;
-mod config;
+pub mod config;
 pub mod creatomate;
+pub mod defaults;
+mod endpoint;
 mod error;
-mod guard;
-mod limiter;
 mod observer;
 pub mod openai;
+mod protections;
+mod redact;
 mod request;
 mod secret;
-mod service_policy;
 pub mod suno;
 mod transport;
 mod wire;
 
-pub use config::{
-    Config, ConfigError, CreatomateConfig, DEADLINE_ROUNDING, DEFAULT_CONFIG_FILE,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_CREATOMATE_BASE_URL, DEFAULT_MAX_DELAY,
-    DEFAULT_MAX_RETRY_AFTER, DEFAULT_OPENAI_BASE_URL, DEFAULT_OPENAI_MODEL, DEFAULT_SUNO_BASE_URL,
-    DEFAULT_SUNO_CALLBACK_URL, DEFAULT_SUNO_MODEL, ENV_PREFIX, Endpoint, EndpointPolicy, Endpoints,
-    HttpConfig, OpenAiConfig, Service, SunoConfig,
-};
+pub use config::{Config, ConfigError};
 pub use creatomate::CreatomateClient;
-pub use encore_resilience::{CircuitBreakerConfig, CircuitState, RetryBudgetConfig};
+pub use encore_resilience::breaker::CircuitState;
+pub use endpoint::{Endpoint, Service};
 pub use error::{Error, ErrorKind};
-pub use observer::{BreakerNotice, CallObserver, CallOutcome, CallRecord, RetryNotice};
-pub use openai::OpenAiClient;
-pub use secret::ApiKey;
-pub use service_policy::{
-    CREATOMATE_RATE_LIMIT, DEFAULT_RATE_LIMIT_BURST, OPENAI_RATE_LIMIT, RateLimitConfig,
-    SUNO_RATE_LIMIT, ServicePolicy, Services,
+pub use observer::{
+    AttemptOutcome, AttemptRecord, BreakerNotice, CallObserver, CallOutcome, CallRecord,
+    Protection, RefusalNotice, RetryNotice,
 };
+pub use openai::OpenAiClient;
+pub use protections::{Protections, ServiceProtections};
+pub use secret::ApiKey;
 pub use suno::SunoClient;
 pub use transport::Http;

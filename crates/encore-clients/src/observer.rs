@@ -1,19 +1,27 @@
-//! How the pipeline and the CLI see every call: a notice before each retry wait, a record when
-//! the call is over, and a notice when a service's circuit breaker changes state.
+//! How the pipeline, the CLI and (later) metrics see every call: each attempt and how it ended,
+//! each refusal by a protection, a notice before each retry wait, a record when the call is
+//! over, and a notice when a service's circuit breaker changes state. This is the one place
+//! the request path reports to; its log lines are the core's.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use encore_resilience::{CircuitState, fmt_duration};
+use encore_resilience::breaker::CircuitState;
+use encore_resilience::fmt_duration;
 use serde::{Serialize, Serializer};
 
-use crate::config::{Endpoint, Service};
+use crate::endpoint::{Endpoint, Service};
 
-/// Watches the calls of a client (progress bars, run reports, metrics).
+/// Watches the calls of a client (progress bars, run reports, metrics, job timelines).
 ///
 /// Every method has an empty default; they are called synchronously (from the calling task, or
 /// for [`breaker_changed`](Self::breaker_changed) from whichever task changed the state), so
 /// keep them cheap.
+///
+/// For one call, in order: per attempt, [`attempt`](Self::attempt) (and before a retry's wait,
+/// [`retrying`](Self::retrying)); [`refused`](Self::refused) when a protection does not let an
+/// attempt through; then [`finished`](Self::finished) once.
 ///
 /// ```
 /// use std::sync::Mutex;
@@ -34,6 +42,17 @@ use crate::config::{Endpoint, Service};
 /// }
 /// ```
 pub trait CallObserver: Send + Sync + 'static {
+    /// Called when an attempt that was sent is over, with how it ended.
+    fn attempt(&self, record: &AttemptRecord) {
+        let _ = record;
+    }
+
+    /// Called when a protection (the circuit breaker, the rate limit, the retry budget) does not
+    /// let an attempt through: nothing was sent for it.
+    fn refused(&self, notice: &RefusalNotice) {
+        let _ = notice;
+    }
+
     /// Called before each wait between attempts.
     fn retrying(&self, notice: &RetryNotice) {
         let _ = notice;
@@ -144,6 +163,86 @@ pub struct RetryNotice {
     pub cause: String,
 }
 
+/// How one attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AttemptOutcome {
+    /// It returned a value.
+    Ok,
+    /// It failed, and another attempt follows.
+    Retried,
+    /// It failed with a retryable error, but the call stopped: attempts used up, the deadline,
+    /// a too-long `Retry-After`, or a protection refused the retry.
+    GaveUp,
+    /// It failed with an error that no retry can fix.
+    Permanent,
+    /// A billed call failed after the request may have been processed, and was not replayed:
+    /// the job may exist.
+    Ambiguous,
+}
+
+/// One attempt that was sent, and how it ended.
+///
+/// Serializes as `{"endpoint":"suno.status","attempt":2,"outcome":"retried","took_ms":31,
+/// "slot_wait_ms":0,"status":503,"error_type":"503"}`.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct AttemptRecord {
+    /// The service.
+    pub service: Service,
+    /// The endpoint (serialized as its name).
+    pub endpoint: Endpoint,
+    /// The attempt (1-based).
+    pub attempt: u32,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// How long it took, from when it was sent (serialized as `took_ms`).
+    #[serde(rename = "took_ms", serialize_with = "millis")]
+    pub took: Duration,
+    /// How long it first waited for a slot of its service's rate limit (serialized as
+    /// `slot_wait_ms`).
+    #[serde(rename = "slot_wait_ms", serialize_with = "millis")]
+    pub slot_wait: Duration,
+    /// The HTTP status of the answer, when one came.
+    pub status: Option<u16>,
+    /// What went wrong, as a short stable name (OpenTelemetry's `error.type`: `timeout`,
+    /// `connect`, `503`, …); `None` for a success.
+    pub error_type: Option<Cow<'static, str>>,
+}
+
+/// Which protection refused an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Protection {
+    /// The service's circuit breaker is open.
+    Breaker,
+    /// The service's rate limit had no slot before the deadline.
+    RateLimit,
+    /// The service's retry budget had no token for a retry.
+    Budget,
+}
+
+/// A protection did not let an attempt through: nothing was sent for it.
+///
+/// Serializes as `{"endpoint":"suno.generate","attempt":1,"by":"breaker","detail":"circuit
+/// open for suno, next probe in 8.5s"}`.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct RefusalNotice {
+    /// The service.
+    pub service: Service,
+    /// The endpoint (serialized as its name).
+    pub endpoint: Endpoint,
+    /// The attempt that was not made (1-based).
+    pub attempt: u32,
+    /// Which protection.
+    pub by: Protection,
+    /// Why, in words.
+    pub detail: String,
+}
+
 /// How a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -196,6 +295,37 @@ fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempt_records_and_refusals_serialize_for_metrics() {
+        let record = AttemptRecord {
+            service: Service::Suno,
+            endpoint: Endpoint::SunoStatus,
+            attempt: 2,
+            outcome: AttemptOutcome::Retried,
+            took: Duration::from_millis(31),
+            slot_wait: Duration::ZERO,
+            status: Some(503),
+            error_type: Some("503".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(&record).unwrap(),
+            serde_json::json!({"service":"suno","endpoint":"suno.status","attempt":2,
+                "outcome":"retried","took_ms":31,"slot_wait_ms":0,"status":503,
+                "error_type":"503"})
+        );
+        let refusal = RefusalNotice {
+            service: Service::Suno,
+            endpoint: Endpoint::SunoGenerate,
+            attempt: 1,
+            by: Protection::Breaker,
+            detail: "circuit open for suno, next probe in 8.5s".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&refusal).unwrap()["by"],
+            serde_json::json!("breaker")
+        );
+    }
 
     #[test]
     fn records_and_notices_serialize_for_reports() {

@@ -1,36 +1,47 @@
 //! The one request path every call of every service takes (the seed plan's Creatomate
-//! `_request`): build the request, run the endpoint's policy through the resilience core with
-//! the service's shared retry budget and circuit breaker, take a slot of the service's rate
-//! limit before each attempt, classify each failure, decode the answer, and report to tracing
-//! and the observer.
+//! `_request`), read top to bottom in [`ServiceClient::call`]:
 //!
-//! Per attempt the order is: the breaker's permission (the core) → a rate-limit slot, waited
-//! for within the deadline, the breaker re-checked before the slot is taken → the request,
-//! bounded by the endpoint's `attempt_timeout` → the outcome reported to the breaker (the core)
-//! → before a retry, the deadline, the breaker and one budget token (the core) → the wait. The
-//! wait for a slot is outside the attempt timeout (a request still queued was never sent, so it
-//! must not fail as a "may have run" timeout) but inside the deadline.
+//! 1. the endpoint's settings, precomputed when the client was built: its [`RetryPolicy`] and
+//!    its [`EndpointRules`] (may a "may have run" failure be replayed?);
+//! 2. the core's [`Retry`] loop runs the whole call with the service's shared
+//!    [protections](crate::Protections): per attempt it takes the circuit breaker's permission
+//!    and a rate-limit slot (inside the deadline, outside the attempt's timeout: a queued
+//!    request was not sent), runs [`ServiceClient::attempt`] under the attempt's timeout,
+//!    classifies a failure with the [`EndpointRules`], reports the outcome to the breaker,
+//!    decides (attempts, `Retry-After` ceiling, deadline, breaker, budget), logs the retry at
+//!    `WARN`, and waits;
+//! 3. an attempt is one HTTP exchange in a `tracing` span named after OpenTelemetry's HTTP
+//!    client conventions: build, send, read the whole body, decode with the service's pure
+//!    `classify` function; every error is redacted before it leaves;
+//! 4. every event of the loop reaches the [`CallObserver`] (the one place that reports:
+//!    attempts, refusals, retries, the finished call), and the final error gets the call's
+//!    context: endpoint, attempts, time, why it stopped, and — for a billed call — whether the
+//!    job may exist.
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use encore_resilience::{
-    Attempt, AttemptTimedOut, BreakerPermit, CircuitOpen, CircuitState, Classify, Outcome, Retry,
-    RetryError, RetryEvent, StopReason,
+    Attempt, Classifier, Decision, Event, Outcome, Retry, RetryError, RetryPolicy, StopReason,
 };
-use http::Method;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderValue, Method};
 use tokio::time::Instant;
 use tracing::Instrument;
+use tracing::field::Empty;
 
-use crate::config::{Config, ConfigError, Endpoint, Endpoints, Service};
-use crate::error::{Class, Error, ErrorKind};
-use crate::guard::Guard;
-use crate::limiter::NoSlot;
-use crate::observer::{CallObserver, CallOutcome, CallRecord, RetryNotice};
+use crate::class::Class;
+use crate::config::{Config, ConfigError};
+use crate::endpoint::{Endpoint, Service};
+use crate::error::{Error, ErrorKind};
+use crate::observer::{
+    AttemptOutcome, AttemptRecord, CallObserver, CallOutcome, CallRecord, Protection,
+    RefusalNotice, RetryNotice,
+};
+use crate::protections::ServiceProtections;
+use crate::redact::redact;
 use crate::secret::ApiKey;
 use crate::transport::{Http, RawResponse};
 
@@ -38,25 +49,25 @@ use crate::transport::{Http, RawResponse};
 pub(crate) struct Call {
     pub(crate) endpoint: Endpoint,
     pub(crate) method: Method,
-    /// Appended to the service's base URL; already percent-encoded.
-    pub(crate) path: String,
+    /// The whole URL ([`ServiceClient::url`]), built once for every attempt.
+    pub(crate) url: String,
     /// A JSON body.
     pub(crate) body: Option<Bytes>,
 }
 
 impl Call {
-    pub(crate) fn get(endpoint: Endpoint, path: String) -> Call {
+    pub(crate) fn get(endpoint: Endpoint, url: String) -> Call {
         Call {
             endpoint,
             method: Method::GET,
-            path,
+            url,
             body: None,
         }
     }
 
     pub(crate) fn post_json(
         endpoint: Endpoint,
-        path: String,
+        url: String,
         body: &impl serde::Serialize,
     ) -> Result<Call, Error> {
         let body = serde_json::to_vec(body).map_err(|e| {
@@ -67,10 +78,71 @@ impl Call {
         Ok(Call {
             endpoint,
             method: Method::POST,
-            path,
+            url,
             body: Some(Bytes::from(body)),
         })
     }
+}
+
+/// What one endpoint decides about its failures: the classification the core's loop is given,
+/// beside the operation. The error says what happened ([`Class`]); the endpoint says whether a
+/// request that may have been processed may be sent again.
+///
+/// | class | decision | breaker outcome |
+/// |---|---|---|
+/// | transient | retry (after the server's wait, if it named one) | failure; rate limited when it is a rate limit or names a wait |
+/// | may have run, replayed (reads; billed with `retry_ambiguous`) | retry (likewise) | failure; rate limited when it names a wait |
+/// | may have run, billed | stop: the job may exist | failure (the service still failed); rate limited when it names a wait |
+/// | permanent | stop | success: the service answered |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EndpointRules {
+    /// Whether "may have run" failures are replayed: always for reads, for billed endpoints
+    /// only with `retry_ambiguous`.
+    pub(crate) replays_ambiguous: bool,
+}
+
+impl EndpointRules {
+    pub(crate) fn for_endpoint(endpoint: Endpoint, retry_ambiguous: bool) -> Self {
+        EndpointRules {
+            replays_ambiguous: !endpoint.is_billed() || retry_ambiguous,
+        }
+    }
+}
+
+impl Classifier<Error> for EndpointRules {
+    fn classify(&self, error: &Error) -> Decision {
+        let hinted = |after: Option<Duration>| after.map_or(Decision::Retry, Decision::RetryAfter);
+        match error.class() {
+            Class::Transient { after } => hinted(after),
+            Class::MayHaveRun { after } if self.replays_ambiguous => hinted(after),
+            Class::MayHaveRun { .. } | Class::Permanent => Decision::Stop,
+        }
+    }
+
+    fn breaker_outcome(&self, error: &Error, _decision: Decision) -> Outcome {
+        match (error.kind(), error.class()) {
+            (ErrorKind::RateLimited, _)
+            | (_, Class::Transient { after: Some(_) } | Class::MayHaveRun { after: Some(_) }) => {
+                Outcome::RateLimited
+            }
+            (_, Class::Transient { after: None } | Class::MayHaveRun { after: None }) => {
+                Outcome::Failure
+            }
+            (_, Class::Permanent) => Outcome::Success,
+        }
+    }
+
+    fn kind(&self, error: &Error) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed(error.kind().as_str())
+    }
+}
+
+/// An endpoint's settings, computed once when the client is built.
+#[derive(Clone, Debug)]
+struct Settings {
+    policy: RetryPolicy,
+    rules: EndpointRules,
+    retry_ambiguous: bool,
 }
 
 /// What the three clients share: transport, base URL, key, policies, the service's shared
@@ -80,12 +152,17 @@ pub(crate) struct ServiceClient {
     http: Http,
     service: Service,
     base_url: Arc<str>,
+    /// The base URL's host, for traces (`server.address`), and where its path starts.
+    host: Arc<str>,
+    path_at: usize,
+    /// `Authorization: Bearer …`, marked sensitive; built once.
+    auth: HeaderValue,
+    /// For redacting errors whose text echoes the key.
     key: ApiKey,
-    retries: bool,
-    endpoints: Arc<Endpoints>,
-    /// The service's budget, breaker and rate limit (shared through `http`), or why the config
-    /// could not make them (every call then fails before sending).
-    guard: Result<Arc<Guard>, Arc<ConfigError>>,
+    settings: Arc<[Settings]>,
+    /// The service's budget, breaker and rate limit (the `Http` handle's), or why they cannot be
+    /// used with this client's configuration (every call then fails before sending).
+    protections: Result<Arc<ServiceProtections>, Arc<ConfigError>>,
     observer: Option<Arc<dyn CallObserver>>,
 }
 
@@ -95,48 +172,70 @@ impl fmt::Debug for ServiceClient {
             .field("service", &self.service)
             .field("base_url", &self.base_url)
             .field("key", &self.key)
-            .field("retries", &self.retries)
             .field("http", &self.http)
-            .field("guard", &self.guard)
+            .field("protections", &self.protections)
             .field("observer", &self.observer.is_some())
             .finish_non_exhaustive()
     }
 }
 
-/// What every attempt of one call needs to know.
-struct CallCtx<'a> {
-    endpoint: Endpoint,
-    guard: &'a Guard,
-    /// The call's deadline, as an instant.
-    deadline: Instant,
-    attempt_timeout: Duration,
-    max_retry_after: Duration,
-    replay_ambiguous: bool,
-    attempts: AtomicU32,
-    ambiguous_seen: AtomicBool,
-}
-
 impl ServiceClient {
     pub(crate) fn new(http: Http, service: Service, config: &Config, key: ApiKey) -> Self {
-        let guard = http.guard(service, config.service(service)).map_err(|e| {
+        let protections = checked_protections(&http, service, config).map_err(|e| {
             tracing::error!(service = %service, error = %e, "every {service} call will fail");
             Arc::new(e)
         });
+        let settings = Endpoint::ALL
+            .iter()
+            .map(|&endpoint| {
+                let p = config.endpoint(endpoint);
+                Settings {
+                    policy: p.retry_policy(config.retries),
+                    rules: EndpointRules::for_endpoint(endpoint, p.retry_ambiguous),
+                    retry_ambiguous: p.retry_ambiguous,
+                }
+            })
+            .collect();
+        let base_url = config.base_url(service).trim_end_matches('/');
+        let uri = base_url.parse::<http::Uri>().ok();
+        let host = uri.as_ref().and_then(http::Uri::host).unwrap_or_default();
+        // `scheme://authority` comes before the path.
+        let path_at = uri
+            .as_ref()
+            .and_then(|u| Some(u.scheme_str()?.len() + 3 + u.authority()?.as_str().len()))
+            .unwrap_or(0)
+            .min(base_url.len());
         ServiceClient {
             http,
             service,
-            base_url: Arc::from(config.base_url(service).trim_end_matches('/')),
+            base_url: Arc::from(base_url),
+            host: Arc::from(host),
+            path_at,
+            auth: key.bearer(),
             key,
-            retries: config.retries,
-            endpoints: Arc::new(config.endpoints.clone()),
-            guard,
+            settings,
+            protections,
             observer: None,
         }
     }
 
+    /// The URL of `path` on the service, `value` percent-encoded after it (a path segment or a
+    /// query value): one allocation.
+    pub(crate) fn url(&self, path: &str, value: Option<&str>) -> String {
+        let mut url = String::with_capacity(
+            self.base_url.len() + path.len() + value.map_or(0, |v| 3 * v.len()),
+        );
+        url.push_str(&self.base_url);
+        url.push_str(path);
+        if let Some(value) = value {
+            push_encoded(&mut url, value);
+        }
+        url
+    }
+
     pub(crate) fn set_observer(&mut self, observer: Arc<dyn CallObserver>) {
-        if let Ok(guard) = &self.guard {
-            guard.watch(&observer);
+        if let Ok(protections) = &self.protections {
+            protections.watch(&observer);
         }
         self.observer = Some(observer);
     }
@@ -149,8 +248,8 @@ impl ServiceClient {
         D: Fn(&RawResponse) -> Result<T, Error> + Sync,
     {
         let endpoint = call.endpoint;
-        let guard = match &self.guard {
-            Ok(guard) => Arc::clone(guard),
+        let protections = match &self.protections {
+            Ok(protections) => &**protections,
             Err(e) => {
                 let error = Error::local(ErrorKind::Config, e.to_string())
                     .with_source(Arc::clone(e))
@@ -158,224 +257,198 @@ impl ServiceClient {
                 return Err(self.early(error));
             }
         };
-        let settings = self.endpoints.get(endpoint);
-        let policy = settings.retry_policy(self.retries);
-        // The core bounds attempts and waits by the deadline; each attempt's own timeout is
-        // applied in `attempt`, after its wait for a rate-limit slot.
-        let outer = policy.clone().with_attempt_timeout(policy.deadline);
-        // Reads are replayed freely; billed calls only when they opted in.
-        let replay_ambiguous = !endpoint.is_billed() || settings.retry_ambiguous;
-        let span = tracing::info_span!(
-            "encore_call",
-            endpoint = endpoint.name(),
-            method = %call.method,
-            path = %call.path,
-        );
-        async {
-            let start = Instant::now();
-            let ctx = CallCtx {
-                endpoint,
-                guard: &guard,
-                deadline: start + policy.deadline,
-                attempt_timeout: policy.attempt_timeout,
-                max_retry_after: policy.max_retry_after,
-                replay_ambiguous,
-                attempts: AtomicU32::new(0),
-                ambiguous_seen: AtomicBool::new(false),
-            };
-            let (call, decode, ctx) = (&call, &decode, &ctx);
-            let result = Retry::new(&outer)
-                .name(endpoint.name())
-                .budget(&guard.budget)
-                .breaker(&guard.breaker)
-                .on_retry(|event| self.retrying(endpoint, event))
-                .run(|attempt| {
-                    ctx.attempts.store(attempt.number, Ordering::Relaxed);
-                    // Boxed (one allocation per attempt, next to an HTTP exchange): the attempt
-                    // holds the transport's future, a queue wait and two timers, and inline it
-                    // would make every call's future, and every pipeline's, that much larger.
-                    Box::pin(self.attempt(call, decode, attempt, ctx))
-                })
-                .await;
-            let elapsed = start.elapsed();
-            let made = ctx.attempts.load(Ordering::Relaxed);
-            let seen = ctx.ambiguous_seen.load(Ordering::Relaxed);
-            match result {
-                Ok(value) => {
-                    if seen && endpoint.is_billed() {
-                        tracing::info!(
-                            attempts = made,
-                            "{endpoint}: succeeded after a failure that may have been processed; \
-                             an earlier attempt may also have been billed"
-                        );
-                    }
-                    tracing::debug!(
-                        attempts = made,
-                        elapsed_ms = elapsed.as_millis() as u64,
-                        "call succeeded"
-                    );
-                    self.finished(endpoint, made, elapsed, None);
-                    Ok(value)
-                }
-                Err(failure) => {
-                    let (mut attempts, mut stop) = match &failure {
-                        RetryError::Permanent(_) => (made.max(1), None),
-                        RetryError::Exhausted(x) => (x.attempts(), Some(x.reason().clone())),
-                    };
-                    let last = failure.into_last_error();
-                    // Refused by our own protections inside an attempt: that attempt was not
-                    // made, and the refusal is why the call stopped.
-                    if let Some(reason) = refusal(&last, policy.deadline) {
-                        attempts = attempts.saturating_sub(1);
-                        stop = Some(reason);
-                    }
-                    let last_may_have_run = matches!(last.class(), Class::MayHaveRun { .. });
-                    let may_have_run = endpoint.is_billed() && (seen || last_may_have_run);
-                    let mut error = last
-                        .finish(endpoint, attempts, elapsed, stop, may_have_run)
-                        .replaying_ambiguous(replay_ambiguous);
-                    if endpoint.is_billed() && last_may_have_run && !settings.retry_ambiguous {
-                        error = error.into_ambiguous();
-                        tracing::warn!(attempts, error = %error, "billed call not replayed");
-                    }
-                    tracing::debug!(
+        let settings = &self.settings[endpoint.index()];
+        let start = Instant::now();
+        // The status of the last answer, for the observer's attempt records.
+        let status = AtomicU16::new(0);
+        let mut tally = Tally {
+            client: self,
+            endpoint,
+            rules: settings.rules,
+            attempts: 0,
+            ambiguous_seen: false,
+            slot_wait: Duration::ZERO,
+            status: &status,
+        };
+        let mut retry = Retry::new(&settings.policy)
+            .name(endpoint.name())
+            .budget(protections.budget())
+            .breaker(protections.breaker());
+        if endpoint.counts_toward_rate_limit()
+            && let Some(limiter) = protections.rate_limiter()
+        {
+            retry = retry.rate_limiter(&**limiter);
+        }
+        // Someone is listening, or a billed call needs to know whether any attempt may have
+        // created the job: follow the loop's events (one allocation per call).
+        let follow = self.observer.is_some() || endpoint.is_billed();
+        if follow {
+            retry = retry.on_event(|event| tally.observe(event));
+        }
+        let result = retry
+            .run_with(
+                |attempt| self.attempt(&call, &decode, attempt, &status),
+                settings.rules,
+            )
+            .await;
+
+        let (attempts, ambiguous_seen) = (tally.attempts, tally.ambiguous_seen);
+        match result {
+            Ok(value) => {
+                if ambiguous_seen && endpoint.is_billed() {
+                    tracing::info!(
+                        endpoint = endpoint.name(),
                         attempts,
-                        elapsed_ms = elapsed.as_millis() as u64,
-                        error = %error,
-                        "call failed"
+                        "{endpoint}: succeeded after a failure that may have been processed; \
+                         an earlier attempt may also have been billed"
                     );
-                    self.finished(endpoint, attempts, elapsed, Some(&error));
-                    Err(error)
                 }
+                self.finished(endpoint, attempts, start.elapsed(), None);
+                Ok(value)
+            }
+            Err(failure) => {
+                let error = Self::final_error(endpoint, settings, failure, ambiguous_seen, start);
+                self.finished(
+                    endpoint,
+                    error.attempts(),
+                    error.elapsed().unwrap_or_default(),
+                    Some(&error),
+                );
+                Err(error)
             }
         }
-        .instrument(span)
-        .await
     }
 
-    /// One attempt: a rate-limit slot (re-checking the breaker while queued), then build, send
-    /// and decode within the attempt timeout. Every error is redacted before it leaves, and
-    /// marked with whether the endpoint replays "may have run" failures (for [`Classify`]).
+    /// One attempt: build, send, read and decode, in a span named after OpenTelemetry's HTTP
+    /// client conventions. The core bounds it by its timeout (and drops it when that fires).
     async fn attempt<T, D>(
         &self,
         call: &Call,
         decode: &D,
         attempt: Attempt,
-        ctx: &CallCtx<'_>,
+        status: &AtomicU16,
     ) -> Result<T, Error>
     where
         D: Fn(&RawResponse) -> Result<T, Error>,
     {
-        let guard = ctx.guard;
-        let limited = ctx.endpoint.counts_toward_rate_limit() && guard.limiter.is_enabled();
-        // A permit of our own when the breaker changed state while we queued (ours from the
-        // core then belongs to an older state, and its outcome would be ignored).
-        let mut own_permit: Option<BreakerPermit> = None;
-        if limited {
-            let breaker = &guard.breaker;
-            let before = breaker.state();
-            let permit = &mut own_permit;
-            let mut recheck = || -> Result<(), Error> {
-                if permit.is_some() {
-                    return Ok(());
-                }
-                let now = breaker.state();
-                if now == before && now != CircuitState::Open {
-                    return Ok(());
-                }
-                let fresh = breaker.try_acquire().map_err(Error::from)?;
-                *permit = Some(fresh);
-                Ok(())
-            };
-            let waited = guard
-                .limiter
-                .acquire(ctx.deadline, &mut recheck)
-                .await
-                .map_err(|e| e.replaying_ambiguous(ctx.replay_ambiguous))?;
-            if !waited.is_zero() {
-                tracing::debug!(
-                    attempt = attempt.number,
-                    waited_ms = waited.as_millis() as u64,
-                    "rate-limit slot taken after a wait"
-                );
-            }
-        }
-        let limit = ctx
-            .attempt_timeout
-            .min(ctx.deadline.saturating_duration_since(Instant::now()));
-        tracing::debug!(
-            attempt = attempt.number,
-            max_attempts = attempt.max_attempts,
-            timeout_ms = limit.as_millis() as u64,
-            "sending"
+        let span = tracing::info_span!(
+            "http_request",
+            otel.name = %call.method,
+            otel.kind = "client",
+            http.request.method = %call.method,
+            server.address = &*self.host,
+            url.path = Empty,
+            http.response.status_code = Empty,
+            error.type = Empty,
+            http.request.resend_count = Empty,
+            encore.endpoint = call.endpoint.name(),
         );
-        let result = match tokio::time::timeout(limit, self.exchange(call, decode)).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(Error::from(AttemptTimedOut { limit })),
-        };
-        if let Err(error) = &result {
-            if matches!(error.class(), Class::MayHaveRun { .. }) {
-                ctx.ambiguous_seen.store(true, Ordering::Relaxed);
-            }
-            // A 429 naming a wait: every caller of the service waits for it, not only this one.
-            if limited
-                && *error.kind() == ErrorKind::RateLimited
-                && let Some(after) = error.class().after()
-            {
-                guard.limiter.hold_for(after.min(ctx.max_retry_after));
-            }
+        if span.is_disabled() {
+            return self.exchange(call, decode, status).await;
         }
-        if let Some(permit) = own_permit {
-            permit.record(match &result {
-                Ok(_) => Outcome::Success,
-                Err(error) => error.breaker_outcome(),
-            });
-        }
-        result.map_err(|e| e.replaying_ambiguous(ctx.replay_ambiguous))
+        // Traced: boxed, so that an untraced attempt's future does not carry the span's state.
+        Box::pin(self.traced(span, call, decode, attempt, status)).await
     }
 
-    /// Build, send, decode. Every error is redacted before it leaves.
-    async fn exchange<T, D>(&self, call: &Call, decode: &D) -> Result<T, Error>
+    /// An attempt in its span: the path and resend count up front, the status code and error
+    /// type when it ends (`timeout` or `cancelled` when the core drops it unfinished).
+    async fn traced<T, D>(
+        &self,
+        span: tracing::Span,
+        call: &Call,
+        decode: &D,
+        attempt: Attempt,
+        status: &AtomicU16,
+    ) -> Result<T, Error>
     where
         D: Fn(&RawResponse) -> Result<T, Error>,
     {
-        let request = self.build(call)?;
-        let raw = self
-            .http
-            .send(request)
-            .await
-            .map_err(|e| e.redact(&self.key))?;
-        tracing::debug!(
+        let path = call.url.get(self.path_at..).unwrap_or_default();
+        span.record("url.path", path.split('?').next().unwrap_or_default());
+        if attempt.is_retry() {
+            span.record("http.request.resend_count", attempt.number - 1);
+        }
+        let mut unfinished = Unfinished {
+            span: span.clone(),
+            began: Instant::now(),
+            timeout: attempt.timeout,
+            done: false,
+        };
+        let result = self
+            .exchange(call, decode, status)
+            .instrument(span.clone())
+            .await;
+        unfinished.done = true;
+        let code = status.load(Ordering::Relaxed);
+        if code != 0 {
+            span.record("http.response.status_code", code);
+        }
+        if let Err(error) = &result {
+            span.record("error.type", &*error.error_type());
+        }
+        result
+    }
+
+    /// Build, send, decode. Every error is redacted before it leaves.
+    async fn exchange<T, D>(&self, call: &Call, decode: &D, status: &AtomicU16) -> Result<T, Error>
+    where
+        D: Fn(&RawResponse) -> Result<T, Error>,
+    {
+        status.store(0, Ordering::Relaxed);
+        // Boxed (one allocation per attempt, next to an HTTP exchange): the transport's future
+        // is most of an attempt's state, and inline it would make every call's future, and
+        // every pipeline's, that much larger.
+        let raw = Box::pin(
+            self.http
+                .send(&call.method, &call.url, &self.auth, call.body.as_ref()),
+        )
+        .await
+        .map_err(|e| redact(e, &self.key))?;
+        status.store(raw.status.as_u16(), Ordering::Relaxed);
+        tracing::trace!(
             status = raw.status.as_u16(),
             bytes = raw.body.len(),
             "response received"
         );
-        decode(&raw).map_err(|e| e.redact(&self.key))
+        decode(&raw).map_err(|e| redact(e, &self.key))
     }
 
-    fn build(&self, call: &Call) -> Result<http::Request<Bytes>, Error> {
-        let mut builder = http::Request::builder()
-            .method(call.method.clone())
-            .uri(format!("{}{}", self.base_url, call.path))
-            .header(AUTHORIZATION, self.key.bearer())
-            .header(ACCEPT, "application/json")
-            .header(USER_AGENT, concat!("encore/", env!("CARGO_PKG_VERSION")));
-        if call.body.is_some() {
-            builder = builder.header(CONTENT_TYPE, "application/json");
+    /// The error a failed call ends with: the last error with the call's context, made
+    /// [`ErrorKind::Ambiguous`] when a billed call was not replayed because the job may exist.
+    fn final_error(
+        endpoint: Endpoint,
+        settings: &Settings,
+        failure: RetryError<Error>,
+        ambiguous_seen: bool,
+        start: Instant,
+    ) -> Error {
+        let (attempts, elapsed, stop) = match &failure {
+            RetryError::Permanent(_) => (1, start.elapsed(), None),
+            RetryError::Exhausted(x) => (x.attempts(), x.elapsed(), Some(x.reason().clone())),
+        };
+        let last = failure.into_last_error();
+        let last_may_have_run = attempts > 0 && matches!(last.class(), Class::MayHaveRun { .. });
+        let may_have_run = endpoint.is_billed() && (ambiguous_seen || last_may_have_run);
+        let mut error = last
+            .finish(endpoint, attempts, elapsed, stop, may_have_run)
+            .replaying_ambiguous(settings.rules.replays_ambiguous);
+        if endpoint.is_billed() && last_may_have_run && !settings.retry_ambiguous {
+            error = error.into_ambiguous();
+            tracing::warn!(
+                endpoint = endpoint.name(),
+                attempts,
+                error = %error,
+                "billed call not replayed"
+            );
         }
-        builder
-            .body(call.body.clone().unwrap_or_default())
-            .map_err(|e| {
-                Error::new(ErrorKind::Config, Class::Permanent, "invalid request URL")
-                    .with_source(e)
-            })
+        error
     }
 
     /// Reports a call that failed before anything was sent (bad input) and returns its error.
     pub(crate) fn early(&self, error: Error) -> Error {
         if let Some(endpoint) = error.endpoint() {
             tracing::debug!(endpoint = endpoint.name(), error = %error, "call refused before sending");
-            self.finished(endpoint, 0, std::time::Duration::ZERO, Some(&error));
+            self.finished(endpoint, 0, Duration::ZERO, Some(&error));
         }
         error
     }
@@ -395,34 +468,11 @@ impl ServiceClient {
         Ok(())
     }
 
-    fn retrying(&self, endpoint: Endpoint, event: &RetryEvent<'_, Error>) {
-        let cause = event.error.detail().to_owned();
-        tracing::debug!(
-            attempt = event.attempt,
-            max_attempts = event.max_attempts,
-            delay_ms = event.delay.as_millis() as u64,
-            server_requested = event.server_requested,
-            cause = %cause,
-            cause_chain = ?source_chain(event.error),
-            "retry scheduled"
-        );
-        if let Some(observer) = &self.observer {
-            observer.retrying(&RetryNotice {
-                endpoint,
-                attempt: event.attempt,
-                max_attempts: event.max_attempts,
-                delay: event.delay,
-                server_requested: event.server_requested,
-                cause,
-            });
-        }
-    }
-
     fn finished(
         &self,
         endpoint: Endpoint,
         attempts: u32,
-        elapsed: std::time::Duration,
+        elapsed: Duration,
         error: Option<&Error>,
     ) {
         if let Some(observer) = &self.observer {
@@ -442,44 +492,167 @@ impl ServiceClient {
     }
 }
 
-/// The stop reason of an attempt our own protections refused (nothing sent): the breaker,
-/// re-checked while queued, or no rate-limit slot before the deadline.
-fn refusal(error: &Error, deadline: Duration) -> Option<StopReason> {
-    let source = std::error::Error::source(error);
-    match error.kind() {
-        ErrorKind::CircuitOpen => {
-            let open = source?.downcast_ref::<CircuitOpen>()?;
-            Some(StopReason::CircuitOpen {
-                upstream: open.upstream.clone(),
-                retry_in: open.retry_in,
-            })
+/// The protections of `service` on `http`, if `config` asks for the same ones.
+fn checked_protections(
+    http: &Http,
+    service: Service,
+    config: &Config,
+) -> Result<Arc<ServiceProtections>, ConfigError> {
+    let wanted = config.service(service);
+    wanted.validate(service)?;
+    let shared = http.protections().shared(service);
+    if shared.policy() != wanted {
+        return Err(ConfigError::new(
+            format!("services.{service}"),
+            "differs from the protections of this Http handle, which were built from other \
+             settings; build the handle with Http::for_config, or with_protections(\
+             Protections::from_config(&config)?)",
+        ));
+    }
+    Ok(Arc::clone(shared))
+}
+
+/// Marks an attempt's span when the attempt is dropped before it finished: its timeout fired
+/// (`error.type = timeout`) or the call was abandoned (`cancelled`).
+struct Unfinished {
+    span: tracing::Span,
+    began: Instant,
+    timeout: Duration,
+    done: bool,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if !self.done {
+            let why = if self.began.elapsed() >= self.timeout {
+                "timeout"
+            } else {
+                "cancelled"
+            };
+            self.span.record("error.type", why);
         }
-        ErrorKind::Throttled => {
-            let no_slot = source?.downcast_ref::<NoSlot>()?;
-            Some(StopReason::Deadline {
-                deadline,
-                next_wait: Some(no_slot.next_in),
-                left: no_slot.left,
-            })
-        }
-        _ => None,
     }
 }
 
-/// The texts of an error's sources, for debug logs.
-fn source_chain(error: &Error) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut next = std::error::Error::source(error);
-    while let Some(e) = next {
-        out.push(e.to_string());
-        next = e.source();
-    }
-    out
+/// What one call's events add up to, forwarded to the observer as they happen.
+struct Tally<'a> {
+    client: &'a ServiceClient,
+    endpoint: Endpoint,
+    rules: EndpointRules,
+    /// Attempts made so far.
+    attempts: u32,
+    /// Whether any failed attempt may have been processed.
+    ambiguous_seen: bool,
+    /// How long the coming attempt waited for its rate-limit slot.
+    slot_wait: Duration,
+    status: &'a AtomicU16,
 }
 
-/// Percent-encodes `value` for a path segment or query value (RFC 3986 unreserved kept).
-pub(crate) fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
+impl Tally<'_> {
+    fn observe(&mut self, event: &Event<'_, Error>) {
+        let observer = self.client.observer.as_deref();
+        let endpoint = self.endpoint;
+        match event {
+            Event::SlotWaited { waited, .. } => self.slot_wait = *waited,
+            Event::Refused { attempt, reason } => {
+                if let Some(observer) = observer {
+                    observer.refused(&RefusalNotice {
+                        service: endpoint.service(),
+                        endpoint,
+                        attempt: *attempt,
+                        by: match reason {
+                            StopReason::Throttled(_) => Protection::RateLimit,
+                            StopReason::BudgetExhausted { .. } => Protection::Budget,
+                            _ => Protection::Breaker,
+                        },
+                        detail: reason.to_string(),
+                    });
+                }
+            }
+            Event::Succeeded { attempt, took } => {
+                self.attempts = *attempt;
+                self.record(*attempt, AttemptOutcome::Ok, *took, None);
+            }
+            Event::Retrying(retry) => {
+                self.attempts = retry.attempt;
+                self.ambiguous_seen |= may_have_run(retry.error);
+                self.record(
+                    retry.attempt,
+                    AttemptOutcome::Retried,
+                    retry.took,
+                    Some(retry.error),
+                );
+                if let Some(observer) = observer {
+                    observer.retrying(&RetryNotice {
+                        endpoint,
+                        attempt: retry.attempt,
+                        max_attempts: retry.max_attempts,
+                        delay: retry.delay,
+                        server_requested: retry.server_requested,
+                        cause: retry.error.detail().to_owned(),
+                    });
+                }
+            }
+            Event::Stopped {
+                attempt,
+                took,
+                error,
+                reason,
+            } => {
+                self.attempts = *attempt;
+                self.ambiguous_seen |= may_have_run(error);
+                let outcome = match reason {
+                    StopReason::Permanent
+                        if endpoint.is_billed()
+                            && !self.rules.replays_ambiguous
+                            && may_have_run(error) =>
+                    {
+                        AttemptOutcome::Ambiguous
+                    }
+                    StopReason::Permanent => AttemptOutcome::Permanent,
+                    _ => AttemptOutcome::GaveUp,
+                };
+                self.record(*attempt, outcome, *took, Some(error));
+            }
+            _ => {}
+        }
+    }
+
+    fn record(
+        &mut self,
+        attempt: u32,
+        outcome: AttemptOutcome,
+        took: Duration,
+        error: Option<&Error>,
+    ) {
+        let slot_wait = std::mem::take(&mut self.slot_wait);
+        let Some(observer) = self.client.observer.as_deref() else {
+            return;
+        };
+        let status = match self.status.load(Ordering::Relaxed) {
+            0 => None,
+            code => Some(code),
+        };
+        observer.attempt(&AttemptRecord {
+            service: self.endpoint.service(),
+            endpoint: self.endpoint,
+            attempt,
+            outcome,
+            took,
+            slot_wait,
+            status,
+            error_type: error.map(Error::error_type),
+        });
+    }
+}
+
+fn may_have_run(error: &Error) -> bool {
+    matches!(error.class(), Class::MayHaveRun { .. })
+}
+
+/// Appends `value` percent-encoded for a path segment or query value (RFC 3986 unreserved
+/// kept).
+fn push_encoded(out: &mut String, value: &str) {
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             out.push(byte as char);
@@ -487,17 +660,122 @@ pub(crate) fn encode(value: &str) -> String {
             let _ = write!(out, "%{byte:02X}");
         }
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
+    use http::StatusCode;
+
     use super::*;
 
     #[test]
     fn encoding() {
+        let encode = |value| {
+            let mut out = String::new();
+            push_encoded(&mut out, value);
+            out
+        };
         assert_eq!(encode("abc-123_~.x"), "abc-123_~.x");
         assert_eq!(encode("a b/c?d&e"), "a%20b%2Fc%3Fd%26e");
         assert_eq!(encode("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn the_endpoint_decides_replays_and_the_breaker_hears_the_service() {
+        let e = |kind, class| Error::new(kind, class, "x");
+        let secs = |s| Some(Duration::from_secs(s));
+        let status = ErrorKind::Status {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let may = |after| Class::MayHaveRun { after };
+        let transient = |after| Class::Transient { after };
+        let billed = EndpointRules::for_endpoint(Endpoint::SunoGenerate, false);
+        let opted_in = EndpointRules::for_endpoint(Endpoint::SunoGenerate, true);
+        let read = EndpointRules::for_endpoint(Endpoint::SunoStatus, false);
+        assert!(!billed.replays_ambiguous && opted_in.replays_ambiguous);
+        assert!(read.replays_ambiguous, "reads are always replayed");
+        for (rules, error, decision, outcome) in [
+            // A billed call's 5xx is not replayed, yet the service failed.
+            (
+                billed,
+                e(status.clone(), may(None)),
+                Decision::Stop,
+                Outcome::Failure,
+            ),
+            (
+                opted_in,
+                e(status.clone(), may(None)),
+                Decision::Retry,
+                Outcome::Failure,
+            ),
+            (
+                read,
+                e(status.clone(), may(None)),
+                Decision::Retry,
+                Outcome::Failure,
+            ),
+            (
+                billed,
+                e(ErrorKind::Timeout, may(None)),
+                Decision::Stop,
+                Outcome::Failure,
+            ),
+            (
+                billed,
+                e(ErrorKind::Connect, transient(None)),
+                Decision::Retry,
+                Outcome::Failure,
+            ),
+            // Suno maintenance (455): a hard failure, never processed.
+            (
+                billed,
+                e(status.clone(), transient(None)),
+                Decision::Retry,
+                Outcome::Failure,
+            ),
+            // Rate limits count neither way, with or without a hint.
+            (
+                billed,
+                e(ErrorKind::RateLimited, transient(secs(3))),
+                Decision::RetryAfter(Duration::from_secs(3)),
+                Outcome::RateLimited,
+            ),
+            (
+                billed,
+                e(ErrorKind::RateLimited, transient(None)),
+                Decision::Retry,
+                Outcome::RateLimited,
+            ),
+            // A 503 with Retry-After asks us to slow down.
+            (
+                read,
+                e(status.clone(), may(secs(2))),
+                Decision::RetryAfter(Duration::from_secs(2)),
+                Outcome::RateLimited,
+            ),
+            // The service answered: it is up.
+            (
+                read,
+                e(ErrorKind::InvalidRequest, Class::Permanent),
+                Decision::Stop,
+                Outcome::Success,
+            ),
+            (
+                read,
+                e(ErrorKind::Unauthorized, Class::Permanent),
+                Decision::Stop,
+                Outcome::Success,
+            ),
+        ] {
+            let got = rules.classify(&error);
+            assert_eq!(got, decision, "{:?} {rules:?}", error.kind());
+            assert_eq!(
+                rules.breaker_outcome(&error, got),
+                outcome,
+                "{:?} {rules:?}",
+                error.kind()
+            );
+        }
+        assert_eq!(Classifier::kind(&read, &e(status, may(None))), "status");
     }
 }

@@ -13,12 +13,17 @@ use http_body_util::combinators::UnsyncBoxBody;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
-use encore_resilience::{CircuitBreaker, CircuitState, RetryBudget};
+use encore_resilience::breaker::{CircuitBreaker, CircuitState};
+use encore_resilience::budget::RetryBudget;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderValue, Method};
 
-use crate::config::{ConfigError, DEFAULT_CONNECT_TIMEOUT, Service};
-use crate::error::{BoxError, Class, Error, ErrorKind};
-use crate::guard::{Guard, Guards};
-use crate::service_policy::ServicePolicy;
+use crate::class::Class;
+use crate::config::Config;
+use crate::defaults::DEFAULT_CONNECT_TIMEOUT;
+use crate::endpoint::Service;
+use crate::error::{BoxError, Error, ErrorKind};
+use crate::protections::Protections;
 
 type InMemory = BoxCloneSyncService<
     http::Request<Bytes>,
@@ -27,7 +32,7 @@ type InMemory = BoxCloneSyncService<
 >;
 
 /// How requests leave the process, and the protections every call to a service shares. Cheap to
-/// clone (an `Arc` inside); clones share everything.
+/// clone (`Arc`s inside); clones share everything.
 ///
 /// The attempt timeout of each endpoint is applied around [`Http`] as a whole — pool wait,
 /// connect, sending the request and reading the entire body — so a transport needs no timeouts of
@@ -36,32 +41,35 @@ type InMemory = BoxCloneSyncService<
 ///
 /// # Shared protections
 ///
-/// An `Http` handle also holds, per service, the retry budget, circuit breaker and rate limiter
-/// of [`ServicePolicy`](crate::ServicePolicy): the clients are built per pipeline, but they all
-/// share the process's `Http`, so every call to Suno in the process draws on one budget, trips
-/// one breaker and queues at one rate limit. They are created from the config of the first
-/// client built for that service on this handle (or on a clone of it); a later client with
-/// other `[services.*]` settings shares them as they are (a warning is logged). A new handle
-/// (e.g. [`Http::service`] in a test) starts with fresh ones.
+/// An `Http` handle carries a [`Protections`] registry: per service, the retry budget, circuit
+/// breaker and rate limiter that every client built on the handle (or on a clone) shares. The
+/// clients are built per pipeline, but they all share the process's `Http`, so every call to
+/// Suno in the process draws on one budget, trips one breaker and queues at one rate limit.
+///
+/// The registry is explicit: [`Http::for_config`] builds it from the configuration's
+/// `[services.*]` tables, [`with_protections`](Self::with_protections) puts a given one in
+/// place (e.g. with a rate limiter shared by several processes), and the other constructors
+/// start with fresh protections at the shipped defaults. A client whose configuration's
+/// `[services.*]` differ from the handle's refuses every call, naming the key, rather than run
+/// with settings it was not given.
 ///
 /// ```
 /// use encore_clients::{ApiKey, Config, Http, Service, SunoClient};
-/// use encore_resilience::CircuitState;
+/// use encore_resilience::breaker::CircuitState;
 ///
 /// let http = Http::service(tower::service_fn(|_req: http::Request<http_body_util::Full<bytes::Bytes>>| async {
 ///     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
 /// }));
-/// assert_eq!(http.circuit_state(Service::Suno), None, "no Suno client yet");
 /// let config = Config::default();
 /// let a = SunoClient::new(http.clone(), &config, ApiKey::new("k").unwrap());
 /// let b = SunoClient::new(http.clone(), &config, ApiKey::new("k").unwrap());
-/// // `a` and `b` share one breaker (and one budget and one rate limit).
+/// // `a` and `b` share one breaker (and one budget and one rate limit): the handle's.
 /// assert_eq!(http.circuit_state(Service::Suno), Some(CircuitState::Closed));
 /// ```
 #[derive(Clone)]
 pub struct Http {
     inner: Arc<Transport>,
-    guards: Arc<Guards>,
+    protections: Protections,
 }
 
 enum Transport {
@@ -134,6 +142,9 @@ mod sealed {
 
 static SHARED: OnceLock<Http> = OnceLock::new();
 
+const JSON: &str = "application/json";
+const USER_AGENT_VALUE: &str = concat!("encore/", env!("CARGO_PKG_VERSION"));
+
 impl Http {
     /// The process-wide client (the seed plan's `get_shared_client()`): one connection pool,
     /// rustls with the `ring` provider, a 10 s connect timeout. Built on first use.
@@ -152,18 +163,23 @@ impl Http {
         Ok(SHARED.get_or_init(|| http).clone())
     }
 
-    /// The shared client when `connect_timeout` is the default, otherwise a new client with it
-    /// (`http.connect_timeout` in the config).
+    /// The handle for `config`: the shared client when `http.connect_timeout` is the default
+    /// (otherwise a new client with it), with fresh [`Protections`] built from its
+    /// `[services.*]` tables.
     ///
     /// # Errors
     ///
-    /// As [`Http::shared`].
-    pub fn for_config(config: &crate::Config) -> Result<Http, Error> {
-        if config.http.connect_timeout == DEFAULT_CONNECT_TIMEOUT {
-            Http::shared()
+    /// As [`Http::shared`]; [`ErrorKind::Config`] naming the key when a service policy is
+    /// invalid.
+    pub fn for_config(config: &Config) -> Result<Http, Error> {
+        let protections = Protections::from_config(config)
+            .map_err(|e| Error::local(ErrorKind::Config, e.to_string()).with_source(e))?;
+        let http = if config.http.connect_timeout == DEFAULT_CONNECT_TIMEOUT {
+            Http::shared()?
         } else {
-            Http::with_connect_timeout(config.http.connect_timeout)
-        }
+            Http::with_connect_timeout(config.http.connect_timeout)?
+        };
+        Ok(http.with_protections(protections))
     }
 
     /// A new `reqwest` client (its own pool) with this connect timeout.
@@ -177,7 +193,7 @@ impl Http {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
-            .user_agent(concat!("encore/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT_VALUE)
             .build()
             .map_err(|e| {
                 Error::local(ErrorKind::Config, "could not build the HTTP client")
@@ -228,54 +244,77 @@ impl Http {
     fn new(transport: Transport) -> Http {
         Http {
             inner: Arc::new(transport),
-            guards: Arc::default(),
+            protections: Protections::default(),
         }
     }
 
-    /// The shared protections of `service`, created from `policy` on first use.
-    pub(crate) fn guard(
-        &self,
-        service: Service,
-        policy: &ServicePolicy,
-    ) -> Result<Arc<Guard>, ConfigError> {
-        self.guards.get_or_init(service, policy)
+    /// The same transport with `protections` in place of the handle's: every client built on
+    /// the result (and its clones) shares them.
+    pub fn with_protections(mut self, protections: Protections) -> Http {
+        self.protections = protections;
+        self
     }
 
-    /// The state of `service`'s circuit breaker (`None` until a client for it was built on this
-    /// handle). An open circuit whose wait is over turns half-open here.
+    /// The protections every client built on this handle shares.
+    pub fn protections(&self) -> &Protections {
+        &self.protections
+    }
+
+    /// The state of `service`'s circuit breaker (always `Some`; the `Option` is kept for
+    /// callers written when breakers were created with the first client). An open circuit
+    /// whose wait is over turns half-open here.
     pub fn circuit_state(&self, service: Service) -> Option<CircuitState> {
-        self.guards.circuit_state(service)
+        Some(self.protections.get(service).breaker().state())
     }
 
     /// `service`'s circuit breaker (a handle: clones share its state), e.g. to add an
-    /// [`on_state_change`](CircuitBreaker::on_state_change) hook; `None` until a client for it
-    /// was built on this handle.
+    /// [`on_state_change`](CircuitBreaker::on_state_change) hook.
     pub fn circuit_breaker(&self, service: Service) -> Option<CircuitBreaker> {
-        self.guards.get(service).map(|g| g.breaker.clone())
+        Some(self.protections.get(service).breaker().clone())
     }
 
-    /// `service`'s retry budget (a handle: clones share its bucket); `None` until a client for
-    /// it was built on this handle.
+    /// `service`'s retry budget (a handle: clones share its bucket).
     pub fn retry_budget(&self, service: Service) -> Option<RetryBudget> {
-        self.guards.get(service).map(|g| g.budget.clone())
+        Some(self.protections.get(service).budget().clone())
     }
 
-    /// Sends one request and reads the whole response. Failures are classified here: "never
+    /// Sends one request — `method` to `url`, with the `Authorization` header `auth`, JSON
+    /// headers, and `body` — and reads the whole response. Failures are classified here: "never
     /// sent" ([`ErrorKind::Connect`], transient) or "may have run" ([`ErrorKind::Transport`] /
     /// [`ErrorKind::Timeout`]).
-    pub(crate) async fn send(&self, request: http::Request<Bytes>) -> Result<RawResponse, Error> {
+    ///
+    /// For `reqwest` the request is built directly (one URL parse, no intermediate
+    /// `http::Request`), and the response's headers are moved out, not copied.
+    pub(crate) async fn send(
+        &self,
+        method: &Method,
+        url: &str,
+        auth: &HeaderValue,
+        body: Option<&Bytes>,
+    ) -> Result<RawResponse, Error> {
         match &*self.inner {
             Transport::Reqwest(client) => {
-                let request = reqwest::Request::try_from(request).map_err(|e| {
-                    Error::new(ErrorKind::Config, Class::Permanent, "invalid request")
-                        .with_source(e.without_url())
+                let url = reqwest::Url::parse(url).map_err(|e| {
+                    Error::new(ErrorKind::Config, Class::Permanent, "invalid request URL")
+                        .with_source(e)
                 })?;
-                let response = client
+                let mut request = reqwest::Request::new(method.clone(), url);
+                let headers = request.headers_mut();
+                headers.insert(AUTHORIZATION, auth.clone());
+                headers.insert(ACCEPT, HeaderValue::from_static(JSON));
+                // No `User-Agent` here: encore's clients set theirs once (`with_connect_timeout`);
+                // a caller's client (`Http::reqwest`) sends its own. Every header is copied
+                // several times inside reqwest and parsed by the server.
+                if let Some(body) = body {
+                    headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+                    *request.body_mut() = Some(reqwest::Body::from(body.clone()));
+                }
+                let mut response = client
                     .execute(request)
                     .await
                     .map_err(|e| reqwest_send_error(e.without_url()))?;
                 let status = response.status();
-                let headers = response.headers().clone();
+                let headers = std::mem::take(response.headers_mut());
                 let body = response
                     .bytes()
                     .await
@@ -287,6 +326,21 @@ impl Http {
                 })
             }
             Transport::Service(service) => {
+                let mut builder = http::Request::builder()
+                    .method(method.clone())
+                    .uri(url)
+                    .header(AUTHORIZATION, auth.clone())
+                    .header(ACCEPT, JSON)
+                    .header(USER_AGENT, USER_AGENT_VALUE);
+                if body.is_some() {
+                    builder = builder.header(CONTENT_TYPE, JSON);
+                }
+                let request = builder
+                    .body(body.cloned().unwrap_or_default())
+                    .map_err(|e| {
+                        Error::new(ErrorKind::Config, Class::Permanent, "invalid request URL")
+                            .with_source(e)
+                    })?;
                 let response = service
                     .clone()
                     .oneshot(request)
@@ -424,17 +478,30 @@ mod tests {
 
     use super::*;
 
-    fn request() -> http::Request<Bytes> {
-        http::Request::builder()
-            .uri("http://sim.test/v1/x")
-            .body(Bytes::from_static(b"{}"))
-            .unwrap()
+    const URL: &str = "http://sim.test/v1/x";
+
+    fn auth() -> HeaderValue {
+        HeaderValue::from_static("Bearer k")
+    }
+
+    async fn send(http: &Http, url: &str) -> Result<RawResponse, Error> {
+        http.send(
+            &Method::POST,
+            url,
+            &auth(),
+            Some(&Bytes::from_static(b"{}")),
+        )
+        .await
     }
 
     #[tokio::test]
     async fn in_memory_round_trip() {
         let http = Http::service(tower::service_fn(
             |req: http::Request<Full<Bytes>>| async move {
+                assert_eq!(req.method(), Method::POST);
+                assert_eq!(req.headers()[AUTHORIZATION], "Bearer k");
+                assert_eq!(req.headers()[CONTENT_TYPE], JSON);
+                assert_eq!(req.headers()[ACCEPT], JSON);
                 let body = req.into_body().collect().await.unwrap().to_bytes();
                 Ok::<_, Infallible>(
                     http::Response::builder()
@@ -445,7 +512,7 @@ mod tests {
                 )
             },
         ));
-        let raw = http.send(request()).await.unwrap();
+        let raw = send(&http, URL).await.unwrap();
         assert_eq!(raw.status, StatusCode::CREATED);
         assert_eq!(raw.headers["x-echo"], "1");
         assert_eq!(&raw.body[..], b"{}");
@@ -456,7 +523,7 @@ mod tests {
         let refused = Http::service(tower::service_fn(|_: http::Request<Full<Bytes>>| async {
             Err::<http::Response<Full<Bytes>>, _>(io::Error::from(io::ErrorKind::ConnectionRefused))
         }));
-        let err = refused.send(request()).await.unwrap_err();
+        let err = send(&refused, URL).await.unwrap_err();
         assert_eq!(*err.kind(), ErrorKind::Connect);
         assert_eq!(err.class(), Class::Transient { after: None });
         assert!(err.is_connect());
@@ -464,7 +531,7 @@ mod tests {
         let reset = Http::service(tower::service_fn(|_: http::Request<Full<Bytes>>| async {
             Err::<http::Response<Full<Bytes>>, _>(io::Error::from(io::ErrorKind::ConnectionReset))
         }));
-        let err = reset.send(request()).await.unwrap_err();
+        let err = send(&reset, URL).await.unwrap_err();
         assert_eq!(*err.kind(), ErrorKind::Transport);
         assert_eq!(err.class(), Class::MayHaveRun { after: None });
     }
@@ -494,7 +561,7 @@ mod tests {
         let http = Http::service(tower::service_fn(|_: http::Request<Full<Bytes>>| async {
             Ok::<_, Infallible>(http::Response::new(FailingBody(0)))
         }));
-        let err = http.send(request()).await.unwrap_err();
+        let err = send(&http, URL).await.unwrap_err();
         assert_eq!(*err.kind(), ErrorKind::Transport);
         assert_eq!(err.class(), Class::MayHaveRun { after: None });
         assert!(err.to_string().contains("body could not be read"), "{err}");
@@ -530,11 +597,9 @@ mod tests {
             l.local_addr().unwrap().port()
         };
         let http = Http::with_connect_timeout(Duration::from_secs(2)).unwrap();
-        let req = http::Request::builder()
-            .uri(format!("http://127.0.0.1:{port}/v1/x"))
-            .body(Bytes::new())
-            .unwrap();
-        let err = http.send(req).await.unwrap_err();
+        let err = send(&http, &format!("http://127.0.0.1:{port}/v1/x"))
+            .await
+            .unwrap_err();
         assert_eq!(*err.kind(), ErrorKind::Connect, "{err}");
         assert!(err.is_connect());
         assert!(

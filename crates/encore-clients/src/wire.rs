@@ -1,18 +1,62 @@
 //! Lenient deserializers for response fields: servers send `null` where a string is documented,
 //! numbers as strings, and new enum values without notice.
 
+use std::fmt;
+
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-/// A string that may be missing, `null`, or a number or bool (kept as its text).
+/// A string that may be missing, `null`, or a number or bool (kept as its text); an array or an
+/// object is kept as its JSON text. Read straight from the input (no intermediate `Value` for
+/// the common cases: every field of every answer goes through here).
 pub(crate) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) => s,
-        Value::Null => String::new(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        other => other.to_string(),
-    })
+    d.deserialize_any(Lenient)
+}
+
+struct Lenient;
+
+impl<'de> Visitor<'de> for Lenient {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string, a number, a bool or null")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+    fn visit_string<E>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+    fn visit_unit<E>(self) -> Result<String, E> {
+        Ok(String::new())
+    }
+    fn visit_none<E>(self) -> Result<String, E> {
+        Ok(String::new())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        string(d)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<String, E> {
+        // As serde_json writes the number (a non-finite one cannot come from JSON).
+        Ok(serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<String, A::Error> {
+        Ok(Value::deserialize(SeqAccessDeserializer::new(seq))?.to_string())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<String, A::Error> {
+        Ok(Value::deserialize(MapAccessDeserializer::new(map))?.to_string())
+    }
 }
 
 /// An optional string that may also be a number (kept as its text); `null` and `""` are `None`.
@@ -74,6 +118,31 @@ mod tests {
         i: Option<i64>,
         #[serde(default, deserialize_with = "super::null_default")]
         v: Vec<u8>,
+    }
+
+    #[test]
+    fn strings_read_like_their_json_value() {
+        for text in [
+            r#""a""#,
+            "null",
+            "12",
+            "-3",
+            "1.5",
+            "1e300",
+            "true",
+            "[1,\"x\"]",
+            r#"{"k":[null]}"#,
+            "18446744073709551615",
+            "0.1",
+        ] {
+            let direct = super::string(&mut serde_json::Deserializer::from_str(text)).unwrap();
+            let via_value = match serde_json::from_str::<serde_json::Value>(text).unwrap() {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            assert_eq!(direct, via_value, "{text}");
+        }
     }
 
     #[test]

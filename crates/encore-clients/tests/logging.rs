@@ -1,9 +1,16 @@
-//! Log capture, in its own test binary: tracing caches per-callsite interest process-wide, so
-//! one global TRACE subscriber is installed once and the tests take turns (a mutex).
+//! Log and span capture, in its own test binary: tracing caches per-callsite interest
+//! process-wide, so one global TRACE subscriber is installed once and the tests take turns (a
+//! mutex).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 
 use bytes::Bytes;
 use encore_clients::creatomate::{CreatomateClient, RenderRequest};
@@ -35,25 +42,80 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
-/// The global capture; the guard serializes the tests and starts each with an empty buffer.
+/// A span's name and fields (as recorded, later values included).
+type SpanFields = (String, BTreeMap<String, String>);
+
+/// Every span opened.
+#[derive(Clone, Default)]
+struct Spans(Arc<Mutex<Vec<SpanFields>>>);
+
+/// Where a span's fields are kept, in its extensions.
+struct SpanIndex(usize);
+
+struct Fields<'a>(&'a mut BTreeMap<String, String>);
+
+impl Visit for Fields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for Spans
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut fields = BTreeMap::new();
+        attrs.record(&mut Fields(&mut fields));
+        let mut spans = self.0.lock().unwrap();
+        spans.push((attrs.metadata().name().to_owned(), fields));
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(SpanIndex(spans.len() - 1));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let Some(SpanIndex(index)) = span.extensions().get::<SpanIndex>().map(|i| SpanIndex(i.0))
+        else {
+            return;
+        };
+        values.record(&mut Fields(&mut self.0.lock().unwrap()[index].1));
+    }
+}
+
+/// The global capture; the guard serializes the tests and starts each with empty buffers.
 async fn capture() -> (tokio::sync::MutexGuard<'static, ()>, Captured) {
+    let (guard, captured, _) = capture_spans().await;
+    (guard, captured)
+}
+
+async fn capture_spans() -> (tokio::sync::MutexGuard<'static, ()>, Captured, Spans) {
     static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+    static CAPTURED: OnceLock<(Captured, Spans)> = OnceLock::new();
     let guard = TURN.lock().await;
-    let captured = CAPTURED
+    let (captured, spans) = CAPTURED
         .get_or_init(|| {
             let captured = Captured::default();
-            let subscriber = tracing_subscriber::fmt()
-                .with_writer(captured.clone())
-                .with_ansi(false)
-                .with_max_level(tracing::Level::TRACE)
-                .finish();
+            let spans = Spans::default();
+            let subscriber = tracing_subscriber::registry()
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(captured.clone())
+                        .with_ansi(false),
+                )
+                .with(spans.clone())
+                .with(tracing_subscriber::filter::LevelFilter::TRACE);
             tracing::subscriber::set_global_default(subscriber).unwrap();
-            captured
+            (captured, spans)
         })
         .clone();
     captured.0.lock().unwrap().clear();
-    (guard, captured)
+    spans.0.lock().unwrap().clear();
+    (guard, captured, spans)
 }
 
 fn text(captured: &Captured) -> String {
@@ -100,7 +162,7 @@ async fn every_retry_is_logged_with_attempt_delay_and_cause() {
     let warns: Vec<&str> = text.lines().filter(|l| l.contains(" WARN ")).collect();
     assert_eq!(warns.len(), 2, "one WARN per retry:\n{text}");
     assert!(
-        warns[0].contains("suno.status: attempt 1/3 failed, retrying in 1.0s: "),
+        warns[0].contains("suno.status: attempt 1/3 failed, retrying in 1s: "),
         "{}",
         warns[0]
     );
@@ -110,31 +172,28 @@ async fn every_retry_is_logged_with_attempt_delay_and_cause() {
         warns[0]
     );
     assert!(
-        warns[1].contains("suno.status: attempt 2/3 failed, retrying in 2.0s: "),
+        warns[1].contains("suno.status: attempt 2/3 failed, retrying in 2s: "),
         "{}",
         warns[1]
     );
     assert!(warns[1].contains("not a Suno envelope"), "{}", warns[1]);
     for field in [
+        "operation=\"suno.status\"",
         "attempt=1",
         "max_attempts=3",
         "delay_ms=1000",
         "server_requested=false",
+        "error_kind=status",
     ] {
         assert!(warns[0].contains(field), "missing {field}: {}", warns[0]);
     }
-    // The endpoint's span and the debug line with the full cause chain.
-    assert!(
-        warns[0].contains("encore_call{endpoint=\"suno.status\""),
-        "{}",
-        warns[0]
-    );
-    let scheduled: Vec<&str> = text
+    // That WARN is the one report of each retry: the client does not log it again (its
+    // observer hears it, see the clients' observer tests).
+    let retry_lines = text
         .lines()
-        .filter(|l| l.contains("retry scheduled"))
-        .collect();
-    assert_eq!(scheduled.len(), 2, "{text}");
-    assert!(scheduled[1].contains("cause_chain=["), "{}", scheduled[1]);
+        .filter(|l| l.contains("retry") && !l.contains(" TRACE "))
+        .count();
+    assert_eq!(retry_lines, 2, "one line per retry:\n{text}");
     assert!(!text.contains(" ERROR "), "nothing gave up:\n{text}");
 }
 
@@ -262,4 +321,58 @@ async fn the_key_never_reaches_logs_or_errors_even_when_the_server_echoes_it() {
         !text.contains("SENTINEL"),
         "part of the key leaked into the logs"
     );
+}
+
+/// Issue 15 builds metrics and traces on this: each attempt is a span with OpenTelemetry's HTTP
+/// client attribute names.
+#[tokio::test(start_paused = true)]
+async fn each_attempt_is_a_span_with_opentelemetry_http_attributes() {
+    let (_turn, _captured, spans) = capture_spans().await;
+    let state = sim(
+        "[routes.\"creatomate.render_status\"]\nsequence = [{ kind = \"server_error\", status = 503 }, { kind = \"latency\", ms = 100000000 }]\n",
+    );
+    let http = Http::service::<_, axum::body::Body>(encore_sim::app(state));
+    let creatomate = CreatomateClient::new(http, &config(), ApiKey::new(KEY).unwrap());
+    let render = creatomate
+        .render(&RenderRequest::new(DEMO_TEMPLATE_ID))
+        .await
+        .unwrap();
+    // 503, then a hang cut by the 30 s attempt timeout, then the answer.
+    creatomate.render_status(&render.id).await.unwrap();
+
+    let spans = spans.0.lock().unwrap().clone();
+    let attempts: Vec<&BTreeMap<String, String>> = spans
+        .iter()
+        .filter(|(name, _)| name == "http_request")
+        .map(|(_, fields)| fields)
+        .collect();
+    assert_eq!(
+        attempts.len(),
+        4,
+        "the render and three status attempts: {spans:?}"
+    );
+    let field = |i: usize, name: &str| attempts[i].get(name).map(String::as_str);
+    // The render: a POST, sent once.
+    assert_eq!(field(0, "http.request.method"), Some("POST"));
+    assert_eq!(field(0, "http.response.status_code"), Some("202"));
+    assert_eq!(field(0, "http.request.resend_count"), None);
+    for i in 1..4 {
+        assert_eq!(field(i, "http.request.method"), Some("GET"));
+        assert_eq!(field(i, "server.address"), Some("sim.test"));
+        assert_eq!(field(i, "otel.kind"), Some("client"));
+        assert_eq!(field(i, "encore.endpoint"), Some("creatomate.status"));
+        assert!(field(i, "url.path").unwrap().starts_with("/v1/renders/"));
+    }
+    // First status attempt: a 503.
+    assert_eq!(field(1, "http.response.status_code"), Some("503"));
+    assert_eq!(field(1, "error.type"), Some("503"));
+    assert_eq!(field(1, "http.request.resend_count"), None);
+    // Second: no answer before its timeout.
+    assert_eq!(field(2, "http.request.resend_count"), Some("1"));
+    assert_eq!(field(2, "error.type"), Some("timeout"));
+    assert_eq!(field(2, "http.response.status_code"), None);
+    // Third: the answer.
+    assert_eq!(field(3, "http.request.resend_count"), Some("2"));
+    assert_eq!(field(3, "http.response.status_code"), Some("200"));
+    assert_eq!(field(3, "error.type"), None);
 }

@@ -1,35 +1,21 @@
 //! A circuit breaker shared by every call to one upstream: stop calling it while it is down.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::policy::fmt_duration;
-use crate::window::Window;
-use crate::{Decision, PolicyError};
-
-/// Default for [`CircuitBreakerConfig::consecutive_failures`]: 5 failed attempts in a row open
-/// the circuit (failsafe-rs's default).
-pub const DEFAULT_BREAKER_CONSECUTIVE_FAILURES: u32 = 5;
-/// Default for [`CircuitBreakerConfig::failure_ratio`]: half the attempts failing opens the
-/// circuit (resilience4j's and tower-resilience's default).
-pub const DEFAULT_BREAKER_FAILURE_RATIO: f64 = 0.5;
-/// Default for [`CircuitBreakerConfig::min_calls`]: the ratio is judged on at least 10 attempts,
-/// so two unlucky calls do not open it.
-pub const DEFAULT_BREAKER_MIN_CALLS: u32 = 10;
-/// Default for [`CircuitBreakerConfig::window`]: 60 s, twice the default attempt timeout, so a
-/// window can hold the outcome of attempts that time out (M.E.H.R. checks the same rule).
-pub const DEFAULT_BREAKER_WINDOW: Duration = Duration::from_secs(60);
-/// Default for [`CircuitBreakerConfig::open_for`]: 10 s before the first probe (failsafe-rs).
-pub const DEFAULT_BREAKER_OPEN_FOR: Duration = Duration::from_secs(10);
-/// Default for [`CircuitBreakerConfig::max_open_for`]: the wait doubles on each failed probe up
-/// to 2 min, so a long outage is probed rarely, yet recovery is noticed within 2 min.
-pub const DEFAULT_BREAKER_MAX_OPEN_FOR: Duration = Duration::from_secs(120);
-/// Default for [`CircuitBreakerConfig::half_open_probes`]: one call tests the water.
-pub const DEFAULT_BREAKER_HALF_OPEN_PROBES: u32 = 1;
+pub use crate::classify::Outcome;
+use crate::defaults::{
+    DEFAULT_BREAKER_CONSECUTIVE_FAILURES, DEFAULT_BREAKER_FAILURE_RATIO,
+    DEFAULT_BREAKER_HALF_OPEN_PROBES, DEFAULT_BREAKER_MAX_OPEN_FOR, DEFAULT_BREAKER_MIN_CALLS,
+    DEFAULT_BREAKER_OPEN_FOR, DEFAULT_BREAKER_WINDOW,
+};
+use crate::window::AtomicWindow;
+use crate::{PolicyError, fmt_duration};
 
 /// The shortest accepted [`CircuitBreakerConfig::window`].
 const MIN_WINDOW: Duration = Duration::from_secs(1);
@@ -44,7 +30,7 @@ const MIN_WINDOW: Duration = Duration::from_secs(1);
 ///   answered, the request was wrong) counts as the upstream being up and ends a run of failures;
 /// - [`Outcome::RateLimited`] (a 429 or 503 carrying `Retry-After`) counts as neither: a
 ///   rate-limited upstream is alive and asking us to slow down, which `Retry-After` and the
-///   [`RetryBudget`](crate::RetryBudget) take care of. It neither opens the circuit nor hides
+///   [`RetryBudget`](crate::budget::RetryBudget) take care of. It neither opens the circuit nor hides
 ///   the failures around it.
 ///
 /// **Closed → Open** when `consecutive_failures` attempts fail in a row within `window`, or when
@@ -64,14 +50,14 @@ const MIN_WINDOW: Duration = Duration::from_secs(1);
 /// | `consecutive_failures` | `5` | failed attempts in a row (within `window`) that open it |
 /// | `failure_ratio` | `0.5` | share of failed attempts in `window` that opens it… |
 /// | `min_calls` | `10` | …once `window` holds at least this many attempts |
-/// | `window` | `60s` | how far back failures count (at least 1 s) |
+/// | `window` | `1m` | how far back failures count (at least 1 s) |
 /// | `open_for` | `10s` | how long it stays open before the first probe |
 /// | `max_open_for` | `2m` | cap on the open time, which doubles after each failed probe |
 /// | `half_open_probes` | `1` | calls let through to test the upstream; all must succeed to close |
 ///
 /// ```
 /// use std::time::Duration;
-/// use encore_resilience::CircuitBreakerConfig;
+/// use encore_resilience::breaker::CircuitBreakerConfig;
 ///
 /// let config: CircuitBreakerConfig =
 ///     toml::from_str("consecutive_failures = 3\nopen_for = \"30s\"\nmax_open_for = \"5m\"").unwrap();
@@ -219,34 +205,6 @@ impl CircuitBreakerConfig {
     }
 }
 
-/// What one attempt says about the upstream's health, as reported to a [`CircuitBreaker`].
-///
-/// The retry loop derives it from the failure's [`Decision`] (through
-/// [`Classify::breaker_outcome`](crate::Classify::breaker_outcome), which may be overridden).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// The upstream answered: a success, or a permanent error (400, 404, 422…). It is up.
-    Success,
-    /// A transient failure (5xx, timeout, connection refused or reset): counts toward opening.
-    Failure,
-    /// The upstream is alive but asks us to slow down (429, or 503 with `Retry-After`):
-    /// counts neither way.
-    RateLimited,
-}
-
-impl From<Decision> for Outcome {
-    /// `Retry` is a [`Failure`](Outcome::Failure), `RetryAfter` (a server-requested wait) is
-    /// [`RateLimited`](Outcome::RateLimited), and `Stop` (a permanent error) is a
-    /// [`Success`](Outcome::Success) for the breaker: the upstream answered.
-    fn from(decision: Decision) -> Self {
-        match decision {
-            Decision::Retry => Outcome::Failure,
-            Decision::RetryAfter(_) => Outcome::RateLimited,
-            Decision::Stop => Outcome::Success,
-        }
-    }
-}
-
 /// The state of a [`CircuitBreaker`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CircuitState {
@@ -330,13 +288,17 @@ type Hook = Arc<dyn Fn(&StateChange) + Send + Sync>;
 /// [`breaker`](crate::Retry::breaker), which asks it before every attempt and reports every
 /// outcome. See [`CircuitBreakerConfig`] for the rules and defaults.
 ///
+/// While the circuit is closed, asking for permission and reporting a success or a rate limit
+/// take no lock (an atomic read, and one atomic add into the window of successes); failures,
+/// probes and state changes take the lock.
+///
 /// State changes are logged with `tracing` (warn when it opens, info when it goes half-open or
 /// closes) and passed to [`on_state_change`](Self::on_state_change) hooks.
 ///
 /// Used by hand, a call takes a [`BreakerPermit`] and reports how it went:
 ///
 /// ```
-/// use encore_resilience::{CircuitBreaker, CircuitBreakerConfig, CircuitState, Outcome};
+/// use encore_resilience::breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitState, Outcome};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
@@ -359,14 +321,31 @@ pub struct CircuitBreaker {
 struct Inner {
     upstream: Arc<str>,
     config: CircuitBreakerConfig,
+    /// The phase (low 2 bits: [`CLOSED`], [`OPEN`], [`HALF_OPEN`]) and the generation (the rest),
+    /// readable without the lock; written only with `state` locked.
+    word: AtomicU64,
+    /// Failed attempts in a row; successes reset it without the lock.
+    streak: AtomicU32,
+    /// Successful and failed attempts within the window, while closed.
+    successes: AtomicWindow,
+    failures: AtomicWindow,
     state: Mutex<State>,
     hooks: Mutex<Vec<Hook>>,
+    /// Wakes the calls queued for a rate-limit slot when the circuit opens.
+    opened: tokio::sync::Notify,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Counts {
-    successes: u32,
-    failures: u32,
+const CLOSED: u64 = 0;
+const OPEN: u64 = 1;
+const HALF_OPEN: u64 = 2;
+
+const fn word(phase: &Phase, generation: u64) -> u64 {
+    let bits = match phase {
+        Phase::Closed => CLOSED,
+        Phase::Open { .. } => OPEN,
+        Phase::HalfOpen { .. } => HALF_OPEN,
+    };
+    (generation << 2) | bits
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -381,13 +360,27 @@ struct State {
     phase: Phase,
     /// Bumped on every transition; outcomes of permits from another generation are ignored.
     generation: u64,
-    /// Failed attempts in a row, and when the first of them was recorded.
-    streak: u32,
+    /// When the first failure of the current streak was recorded.
     streak_start: Instant,
-    /// Successes and failures within the window.
-    counts: Window<Counts>,
     /// How long the circuit was open the last time (the base for doubling).
     last_open_for: Duration,
+}
+
+/// Leave for one attempt, as the breaker handed it out: its generation and whether it is a
+/// half-open probe, in one word (the retry loop holds one across every attempt).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket(u64);
+
+impl Ticket {
+    const fn new(generation: u64, probe: bool) -> Self {
+        Ticket((generation << 1) | probe as u64)
+    }
+    const fn generation(self) -> u64 {
+        self.0 >> 1
+    }
+    const fn probe(self) -> bool {
+        self.0 & 1 == 1
+    }
 }
 
 impl fmt::Debug for CircuitBreaker {
@@ -415,16 +408,19 @@ impl CircuitBreaker {
         Ok(Self {
             inner: Arc::new(Inner {
                 upstream: upstream.into(),
+                word: AtomicU64::new(word(&Phase::Closed, 0)),
+                streak: AtomicU32::new(0),
+                successes: AtomicWindow::new(config.window),
+                failures: AtomicWindow::new(config.window),
                 state: Mutex::new(State {
                     phase: Phase::Closed,
                     generation: 0,
-                    streak: 0,
                     streak_start: now,
-                    counts: Window::new(config.window),
                     last_open_for: Duration::ZERO,
                 }),
                 config,
                 hooks: Mutex::default(),
+                opened: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -439,8 +435,15 @@ impl CircuitBreaker {
         &self.inner.config
     }
 
+    fn is_closed_fast(&self) -> bool {
+        !self.inner.config.enabled || self.inner.word.load(Ordering::Acquire) & 3 == CLOSED
+    }
+
     /// The current state (an open circuit whose `open_for` has passed turns half-open here).
     pub fn state(&self) -> CircuitState {
+        if self.is_closed_fast() {
+            return CircuitState::Closed;
+        }
         let mut state = self.lock();
         let change = self.refresh(&mut state, Instant::now());
         let phase = state.phase;
@@ -473,29 +476,47 @@ impl CircuitBreaker {
     ///
     /// [`CircuitOpen`] while the circuit is open, or half-open with every probe slot taken.
     pub fn try_acquire(&self) -> Result<BreakerPermit, CircuitOpen> {
-        let permit = |generation, probe| BreakerPermit {
+        let ticket = self.admit()?;
+        Ok(BreakerPermit {
             breaker: self.clone(),
-            generation,
-            probe,
+            ticket,
             recorded: false,
-        };
+        })
+    }
+
+    /// [`try_acquire`](Self::try_acquire) for the retry loop: leave that borrows the breaker.
+    pub(crate) fn pass(&self) -> Result<Pass<'_>, CircuitOpen> {
+        let ticket = self.admit()?;
+        Ok(Pass {
+            breaker: self,
+            ticket,
+        })
+    }
+
+    fn admit(&self) -> Result<Ticket, CircuitOpen> {
         if !self.inner.config.enabled {
-            return Ok(permit(0, false));
+            return Ok(Ticket::new(0, false));
+        }
+        // The fast path: closed, no lock.
+        let w = self.inner.word.load(Ordering::Acquire);
+        if w & 3 == CLOSED {
+            return Ok(Ticket::new(w >> 2, false));
         }
         let now = Instant::now();
         let mut state = self.lock();
         let change = self.refresh(&mut state, now);
         let generation = state.generation;
+        let probes = self.inner.config.half_open_probes;
         let result = match &mut state.phase {
-            Phase::Closed => Ok(permit(generation, false)),
+            Phase::Closed => Ok(Ticket::new(generation, false)),
             Phase::Open { until } => Err(self.refusal(until.saturating_duration_since(now))),
             Phase::HalfOpen {
                 in_flight,
                 successes,
             } => {
-                if *in_flight + *successes < self.inner.config.half_open_probes {
+                if *in_flight + *successes < probes {
                     *in_flight += 1;
-                    Ok(permit(generation, true))
+                    Ok(Ticket::new(generation, true))
                 } else {
                     Err(self.refusal(Duration::ZERO))
                 }
@@ -506,10 +527,38 @@ impl CircuitBreaker {
         result
     }
 
-    /// Whether a retry that waits `wait` first should give up now: the circuit is open and will
+    /// Whether a call made now would be refused, without taking a probe slot (the retry loop
+    /// asks before it queues for a rate-limit slot).
+    pub(crate) fn check(&self) -> Result<(), CircuitOpen> {
+        if self.is_closed_fast() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut state = self.lock();
+        let change = self.refresh(&mut state, now);
+        let result = match state.phase {
+            Phase::Closed => Ok(()),
+            Phase::Open { until } => Err(self.refusal(until.saturating_duration_since(now))),
+            Phase::HalfOpen {
+                in_flight,
+                successes,
+            } => {
+                if in_flight + successes < self.inner.config.half_open_probes {
+                    Ok(())
+                } else {
+                    Err(self.refusal(Duration::ZERO))
+                }
+            }
+        };
+        drop(state);
+        self.emit(change);
+        result
+    }
+
+    /// The refusal a retry that waits `wait` first would meet: the circuit is open and will
     /// still be open when the wait ends.
     pub(crate) fn refuses_after(&self, wait: Duration) -> Option<CircuitOpen> {
-        if !self.inner.config.enabled {
+        if self.is_closed_fast() {
             return None;
         }
         let now = Instant::now();
@@ -521,6 +570,17 @@ impl CircuitBreaker {
         }
     }
 
+    /// The refusal a call would meet now if the circuit is open (not half-open), with how long
+    /// until its next probe.
+    pub(crate) fn open_now(&self) -> Option<CircuitOpen> {
+        self.refuses_after(Duration::ZERO)
+    }
+
+    /// Completes when the circuit opens (enable it before checking the state).
+    pub(crate) fn opened(&self) -> tokio::sync::futures::Notified<'_> {
+        self.inner.opened.notified()
+    }
+
     fn refusal(&self, retry_in: Duration) -> CircuitOpen {
         CircuitOpen {
             upstream: self.inner.upstream.clone(),
@@ -528,42 +588,53 @@ impl CircuitBreaker {
         }
     }
 
-    fn record(&self, generation: u64, probe: bool, outcome: Option<Outcome>) {
+    /// Reports the outcome of the attempt `ticket` let through (`None`: abandoned).
+    fn record(&self, ticket: Ticket, outcome: Option<Outcome>) {
         if !self.inner.config.enabled {
             return;
+        }
+        if !ticket.probe() {
+            match outcome {
+                // Abandoned, or rate limited: neither way.
+                None | Some(Outcome::RateLimited) => return,
+                // The fast path: a success while closed, no lock.
+                Some(Outcome::Success) => {
+                    let current = self.inner.word.load(Ordering::Acquire);
+                    if current == (ticket.generation() << 2) | CLOSED {
+                        if self.inner.streak.load(Ordering::Relaxed) != 0 {
+                            self.inner.streak.store(0, Ordering::Relaxed);
+                        }
+                        self.inner.successes.add(Instant::now(), 1);
+                    }
+                    return;
+                }
+                Some(Outcome::Failure) => {}
+            }
         }
         let now = Instant::now();
         let config = &self.inner.config;
         let mut state = self.lock();
-        if state.generation != generation {
+        if state.generation != ticket.generation() {
             return; // the state changed while the call was running; its outcome is stale
         }
         let change = match (state.phase, outcome) {
-            (Phase::Closed, Some(Outcome::Success)) => {
-                state.streak = 0;
-                state.counts.current(now).successes += 1;
-                None
-            }
             (Phase::Closed, Some(Outcome::Failure)) => {
-                if state.streak == 0 || now.duration_since(state.streak_start) > config.window {
-                    state.streak = 0;
+                let streak = &self.inner.streak;
+                if streak.load(Ordering::Relaxed) == 0
+                    || now.duration_since(state.streak_start) > config.window
+                {
+                    streak.store(0, Ordering::Relaxed);
                     state.streak_start = now;
                 }
-                state.streak += 1;
-                state.counts.current(now).failures += 1;
-                let (successes, failures) = state
-                    .counts
-                    .slots(now)
-                    .iter()
-                    .fold((0u32, 0u32), |(s, f), c| {
-                        (s.saturating_add(c.successes), f.saturating_add(c.failures))
-                    });
-                let calls = successes.saturating_add(failures);
-                if state.streak >= config.consecutive_failures {
-                    let why = format!("{} failed attempts in a row", state.streak);
+                let in_a_row = streak.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+                self.inner.failures.add(now, 1);
+                let failures = self.inner.failures.sum(now).max(0);
+                let calls = failures.saturating_add(self.inner.successes.sum(now).max(0));
+                if in_a_row >= config.consecutive_failures {
+                    let why = format!("{in_a_row} failed attempts in a row");
                     Some(self.open(&mut state, now, config.open_for, &why))
-                } else if calls >= config.min_calls
-                    && f64::from(failures) >= config.failure_ratio * f64::from(calls)
+                } else if calls >= i64::from(config.min_calls)
+                    && failures as f64 >= config.failure_ratio * calls as f64
                 {
                     let why = format!(
                         "{failures} of the last {calls} attempts failed within {}",
@@ -580,7 +651,7 @@ impl CircuitBreaker {
                     successes,
                 },
                 outcome,
-            ) if probe => {
+            ) if ticket.probe() => {
                 let in_flight = in_flight.saturating_sub(1);
                 match outcome {
                     Some(Outcome::Success) if successes + 1 >= config.half_open_probes => {
@@ -616,15 +687,26 @@ impl CircuitBreaker {
         self.emit(change);
     }
 
+    /// Moves to `phase` with a new generation, visible to the lock-free readers.
+    fn set_phase(&self, state: &mut State, phase: Phase) {
+        state.phase = phase;
+        state.generation += 1;
+        self.inner
+            .word
+            .store(word(&phase, state.generation), Ordering::Release);
+    }
+
     /// Turns an open circuit whose time is up half-open.
     fn refresh(&self, state: &mut State, now: Instant) -> Option<StateChange> {
         match state.phase {
             Phase::Open { until } if now >= until => {
-                state.phase = Phase::HalfOpen {
-                    in_flight: 0,
-                    successes: 0,
-                };
-                state.generation += 1;
+                self.set_phase(
+                    state,
+                    Phase::HalfOpen {
+                        in_flight: 0,
+                        successes: 0,
+                    },
+                );
                 let probes = self.inner.config.half_open_probes;
                 tracing::info!(
                     upstream = %self.inner.upstream,
@@ -640,18 +722,27 @@ impl CircuitBreaker {
         }
     }
 
+    fn forget_counts(&self, state: &mut State, now: Instant) {
+        self.inner.streak.store(0, Ordering::Relaxed);
+        state.streak_start = now;
+        self.inner.successes.reset(now);
+        self.inner.failures.reset(now);
+    }
+
     fn open(&self, state: &mut State, now: Instant, open_for: Duration, why: &str) -> StateChange {
         let from = match state.phase {
             Phase::HalfOpen { .. } => CircuitState::HalfOpen,
             _ => CircuitState::Closed,
         };
-        state.phase = Phase::Open {
-            until: now + open_for,
-        };
-        state.generation += 1;
+        self.set_phase(
+            state,
+            Phase::Open {
+                until: now + open_for,
+            },
+        );
         state.last_open_for = open_for;
-        state.streak = 0;
-        state.counts.reset(now);
+        self.forget_counts(state, now);
+        self.inner.opened.notify_waiters();
         tracing::warn!(
             upstream = %self.inner.upstream,
             state = "open",
@@ -664,11 +755,9 @@ impl CircuitBreaker {
     }
 
     fn close(&self, state: &mut State, now: Instant) -> StateChange {
-        state.phase = Phase::Closed;
-        state.generation += 1;
+        self.set_phase(state, Phase::Closed);
         state.last_open_for = Duration::ZERO;
-        state.streak = 0;
-        state.counts.reset(now);
+        self.forget_counts(state, now);
         tracing::info!(
             upstream = %self.inner.upstream,
             state = "closed",
@@ -719,8 +808,7 @@ impl CircuitBreaker {
 #[must_use = "report the call's outcome with `record`"]
 pub struct BreakerPermit {
     breaker: CircuitBreaker,
-    generation: u64,
-    probe: bool,
+    ticket: Ticket,
     recorded: bool,
 }
 
@@ -728,7 +816,7 @@ impl fmt::Debug for BreakerPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BreakerPermit")
             .field("upstream", &self.breaker.upstream())
-            .field("probe", &self.probe)
+            .field("probe", &self.ticket.probe())
             .finish_non_exhaustive()
     }
 }
@@ -736,21 +824,43 @@ impl fmt::Debug for BreakerPermit {
 impl BreakerPermit {
     /// Whether this call is a half-open probe.
     pub fn is_probe(&self) -> bool {
-        self.probe
+        self.ticket.probe()
     }
 
     /// Reports the call's outcome to the breaker.
     pub fn record(mut self, outcome: Outcome) {
         self.recorded = true;
-        self.breaker
-            .record(self.generation, self.probe, Some(outcome));
+        self.breaker.record(self.ticket, Some(outcome));
     }
 }
 
 impl Drop for BreakerPermit {
     fn drop(&mut self) {
-        if !self.recorded && self.probe {
-            self.breaker.record(self.generation, true, None);
+        if !self.recorded && self.ticket.probe() {
+            self.breaker.record(self.ticket, None);
+        }
+    }
+}
+
+/// A [`BreakerPermit`] that borrows its breaker (no reference count touched per attempt), two
+/// words wide.
+pub(crate) struct Pass<'a> {
+    breaker: &'a CircuitBreaker,
+    ticket: Ticket,
+}
+
+impl Pass<'_> {
+    pub(crate) fn record(self, outcome: Outcome) {
+        self.breaker.record(self.ticket, Some(outcome));
+        // Recorded: nothing left for `Drop` to release.
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        if self.ticket.probe() {
+            self.breaker.record(self.ticket, None);
         }
     }
 }
@@ -762,28 +872,41 @@ mod tests {
     #[test]
     fn defaults_match_the_documented_table_and_constants() {
         let c = CircuitBreakerConfig::default();
-        assert!(c.enabled);
-        assert_eq!(c.consecutive_failures, 5);
-        assert!((c.failure_ratio - 0.5).abs() < f64::EPSILON);
-        assert_eq!(c.min_calls, 10);
-        assert_eq!(c.window, Duration::from_secs(60));
-        assert_eq!(c.open_for, Duration::from_secs(10));
-        assert_eq!(c.max_open_for, Duration::from_secs(120));
-        assert_eq!(c.half_open_probes, 1);
         assert_eq!(c, CircuitBreakerConfig::new());
         c.validate().unwrap();
+        assert_eq!(
+            (c.consecutive_failures, c.min_calls, c.half_open_probes),
+            (
+                DEFAULT_BREAKER_CONSECUTIVE_FAILURES,
+                DEFAULT_BREAKER_MIN_CALLS,
+                DEFAULT_BREAKER_HALF_OPEN_PROBES
+            )
+        );
+        assert_eq!(
+            (c.window, c.open_for, c.max_open_for),
+            (
+                DEFAULT_BREAKER_WINDOW,
+                DEFAULT_BREAKER_OPEN_FOR,
+                DEFAULT_BREAKER_MAX_OPEN_FOR
+            )
+        );
+        assert!((c.failure_ratio - DEFAULT_BREAKER_FAILURE_RATIO).abs() < f64::EPSILON);
         let doc = include_str!("breaker.rs");
-        for row in [
-            "| `enabled` | `true` |",
-            "| `consecutive_failures` | `5` |",
-            "| `failure_ratio` | `0.5` |",
-            "| `min_calls` | `10` |",
-            "| `window` | `60s` |",
-            "| `open_for` | `10s` |",
-            "| `max_open_for` | `2m` |",
-            "| `half_open_probes` | `1` |",
+        for (key, value) in [
+            ("enabled", c.enabled.to_string()),
+            ("consecutive_failures", c.consecutive_failures.to_string()),
+            ("failure_ratio", format!("{:?}", c.failure_ratio)),
+            ("min_calls", c.min_calls.to_string()),
+            ("window", fmt_duration(c.window)),
+            ("open_for", fmt_duration(c.open_for)),
+            ("max_open_for", fmt_duration(c.max_open_for)),
+            ("half_open_probes", c.half_open_probes.to_string()),
         ] {
-            assert!(doc.contains(row), "rustdoc table lacks {row}");
+            assert_eq!(
+                crate::doc_table::cell(doc, key, 1),
+                Some(value),
+                "the rustdoc Defaults row of `{key}`"
+            );
         }
     }
 
@@ -824,16 +947,6 @@ mod tests {
             assert_eq!(err.field(), field, "{err}");
             assert!(err.to_string().contains(field), "{err}");
         }
-    }
-
-    #[test]
-    fn decisions_map_to_outcomes() {
-        assert_eq!(Outcome::from(Decision::Retry), Outcome::Failure);
-        assert_eq!(
-            Outcome::from(Decision::RetryAfter(Duration::from_secs(1))),
-            Outcome::RateLimited
-        );
-        assert_eq!(Outcome::from(Decision::Stop), Outcome::Success);
     }
 
     #[test]

@@ -8,18 +8,9 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::PolicyError;
-use crate::policy::fmt_duration;
-use crate::window::Window;
-
-/// Default for [`RetryBudgetConfig::ratio`]: retries may add 20 % to the calls made (tower's
-/// `TpsBudget`, reqwest's retry budget and Envoy all use 20 %).
-pub const DEFAULT_BUDGET_RATIO: f64 = 0.2;
-/// Default for [`RetryBudgetConfig::min_per_sec`]: one retry per second is always allowed, so a
-/// quiet client (a call every few seconds) can still retry every failure.
-pub const DEFAULT_BUDGET_MIN_PER_SEC: f64 = 1.0;
-/// Default for [`RetryBudgetConfig::window`]: deposits and withdrawals count for 10 s (tower's
-/// and reqwest's TTL), so traffic from long ago does not bank retries.
-pub const DEFAULT_BUDGET_WINDOW: Duration = Duration::from_secs(10);
+use crate::defaults::{DEFAULT_BUDGET_MIN_PER_SEC, DEFAULT_BUDGET_RATIO, DEFAULT_BUDGET_WINDOW};
+use crate::fmt_duration;
+use crate::window::AtomicWindow;
 
 /// The shortest accepted [`RetryBudgetConfig::window`] (finagle's and tower's bound).
 const MIN_WINDOW: Duration = Duration::from_secs(1);
@@ -51,7 +42,7 @@ const TOKEN: i64 = 1000;
 /// | `window` | `10s` | how long a deposit or withdrawal counts (1 s to 60 s) |
 ///
 /// ```
-/// use encore_resilience::{RetryBudget, RetryBudgetConfig};
+/// use encore_resilience::budget::{RetryBudget, RetryBudgetConfig};
 ///
 /// let config: RetryBudgetConfig = toml::from_str("ratio = 0.1\nwindow = \"20s\"").unwrap();
 /// let budget = RetryBudget::new("suno", config).unwrap();
@@ -154,7 +145,7 @@ impl RetryBudgetConfig {
 /// exhausted: retries are limited to 20% of calls".
 ///
 /// ```
-/// use encore_resilience::{RetryBudget, RetryBudgetConfig};
+/// use encore_resilience::budget::{RetryBudget, RetryBudgetConfig};
 ///
 /// let config = RetryBudgetConfig::new().with_min_per_sec(0.0); // no floor
 /// let budget = RetryBudget::new("suno", config).unwrap();
@@ -177,8 +168,11 @@ struct Inner {
     deposit: i64,
     /// Thousandths of a token always available (the floor), before withdrawals.
     reserve: i64,
-    /// Net deposits minus withdrawals, per slot of the window.
-    slots: Mutex<Window<i64>>,
+    /// Net deposits minus withdrawals, per slot of the window. Deposits (one per call) add to it
+    /// without a lock; withdrawals (one per retry) take `withdrawing` so that two of them cannot
+    /// both spend the last token.
+    slots: AtomicWindow,
+    withdrawing: Mutex<()>,
 }
 
 impl fmt::Debug for RetryBudget {
@@ -209,7 +203,8 @@ impl RetryBudget {
         Ok(Self {
             inner: Arc::new(Inner {
                 upstream: upstream.into(),
-                slots: Mutex::new(Window::new(config.window)),
+                slots: AtomicWindow::new(config.window),
+                withdrawing: Mutex::new(()),
                 config,
                 deposit,
                 reserve,
@@ -236,10 +231,15 @@ impl RetryBudget {
         u32::try_from(self.inner.deposit).unwrap_or(0)
     }
 
-    /// Records a first attempt: adds `ratio` tokens. A no-op when disabled.
+    /// Records a first attempt: adds `ratio` tokens. A no-op when disabled. Lock-free.
     pub fn deposit(&self) {
-        if self.inner.config.enabled {
-            self.add(self.inner.deposit);
+        self.deposit_at(Instant::now());
+    }
+
+    /// [`deposit`](Self::deposit) with the caller's clock reading.
+    pub(crate) fn deposit_at(&self, now: Instant) {
+        if self.inner.config.enabled && self.inner.deposit != 0 {
+            self.inner.slots.add(now, self.inner.deposit);
         }
     }
 
@@ -249,19 +249,25 @@ impl RetryBudget {
         if !self.inner.config.enabled {
             return true;
         }
+        // Deposits only ever add, so a balance read under this lock cannot be overdrawn by
+        // anything but another withdrawal, which waits for it.
+        let _one_at_a_time = self
+            .inner
+            .withdrawing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
-        let mut slots = self.lock();
-        if self.balance(&mut slots, now) < TOKEN {
+        if self.balance(now) < TOKEN {
             return false;
         }
-        *slots.current(now) -= TOKEN;
+        self.inner.slots.add(now, -TOKEN);
         true
     }
 
     /// Gives back a token taken for a retry that was not made after all.
     pub(crate) fn refund(&self) {
         if self.inner.config.enabled {
-            self.add(TOKEN);
+            self.inner.slots.add(Instant::now(), TOKEN);
         }
     }
 
@@ -270,31 +276,12 @@ impl RetryBudget {
         if !self.inner.config.enabled {
             return u32::MAX;
         }
-        let now = Instant::now();
-        let tokens = self.balance(&mut self.lock(), now).max(0) / TOKEN;
+        let tokens = self.balance(Instant::now()).max(0) / TOKEN;
         u32::try_from(tokens).unwrap_or(u32::MAX)
     }
 
-    fn add(&self, amount: i64) {
-        let now = Instant::now();
-        let mut slots = self.lock();
-        let slot = slots.current(now);
-        *slot = slot.saturating_add(amount);
-    }
-
-    fn balance(&self, slots: &mut Window<i64>, now: Instant) -> i64 {
-        slots
-            .slots(now)
-            .iter()
-            .fold(self.inner.reserve, |sum, slot| sum.saturating_add(*slot))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Window<i64>> {
-        // The window is plain counters, valid even if a panic interrupted another holder.
-        self.inner
-            .slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn balance(&self, now: Instant) -> i64 {
+        self.inner.reserve.saturating_add(self.inner.slots.sum(now))
     }
 }
 
@@ -305,20 +292,23 @@ mod tests {
     #[test]
     fn defaults_match_the_documented_table_and_constants() {
         let c = RetryBudgetConfig::default();
-        assert!(c.enabled);
-        assert!((c.ratio - 0.2).abs() < f64::EPSILON);
-        assert!((c.min_per_sec - 1.0).abs() < f64::EPSILON);
-        assert_eq!(c.window, Duration::from_secs(10));
         assert_eq!(c, RetryBudgetConfig::new());
         c.validate().unwrap();
+        assert!((c.ratio - DEFAULT_BUDGET_RATIO).abs() < f64::EPSILON);
+        assert!((c.min_per_sec - DEFAULT_BUDGET_MIN_PER_SEC).abs() < f64::EPSILON);
+        assert_eq!(c.window, DEFAULT_BUDGET_WINDOW);
         let doc = include_str!("budget.rs");
-        for row in [
-            "| `enabled` | `true` |",
-            "| `ratio` | `0.2` |",
-            "| `min_per_sec` | `1.0` |",
-            "| `window` | `10s` |",
+        for (key, value) in [
+            ("enabled", c.enabled.to_string()),
+            ("ratio", format!("{:?}", c.ratio)),
+            ("min_per_sec", format!("{:?}", c.min_per_sec)),
+            ("window", fmt_duration(c.window)),
         ] {
-            assert!(doc.contains(row), "rustdoc table lacks {row}");
+            assert_eq!(
+                crate::doc_table::cell(doc, key, 1),
+                Some(value),
+                "the rustdoc Defaults row of `{key}`"
+            );
         }
     }
 

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::breaker::describe_open;
-use crate::policy::fmt_duration;
+use crate::fmt::GaveUp;
+use crate::fmt_duration;
+use crate::rate_limit::NoSlot;
 
 /// One attempt took longer than it was allowed to (its timeout, or what was left of the deadline).
 ///
@@ -53,21 +55,37 @@ pub enum StopReason {
     },
     /// The last failure was permanent (it came after transient ones).
     Permanent,
-    /// The upstream's [`CircuitBreaker`](crate::CircuitBreaker) is open: the next attempt was
-    /// not made (with no attempt made at all, the call was refused outright).
+    /// The upstream's [`CircuitBreaker`](crate::breaker::CircuitBreaker) is open: the next
+    /// attempt was not made (with no attempt made at all, the call was refused outright).
     CircuitOpen {
         /// The upstream's name.
         upstream: Arc<str>,
         /// How long until the breaker lets a probe through; zero while a probe is in flight.
         retry_in: Duration,
     },
-    /// The upstream's [`RetryBudget`](crate::RetryBudget) has no token left for a retry.
+    /// The upstream's [`RetryBudget`](crate::budget::RetryBudget) has no token left for a retry.
     BudgetExhausted {
         /// The upstream's name.
         upstream: Arc<str>,
         /// The budget's ratio in thousandths (`200`: retries are limited to 20 % of calls).
         per_mille: u32,
     },
+    /// The upstream's [`RateLimiter`](crate::rate_limit::RateLimiter) had no slot for the next
+    /// attempt before the deadline: it was not sent.
+    Throttled(NoSlot),
+}
+
+impl StopReason {
+    /// Whether a protection refused the next attempt: the circuit breaker, the rate limiter or
+    /// the retry budget (nothing was sent for it).
+    pub const fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StopReason::CircuitOpen { .. }
+                | StopReason::Throttled(_)
+                | StopReason::BudgetExhausted { .. }
+        )
+    }
 }
 
 impl fmt::Display for StopReason {
@@ -113,6 +131,7 @@ impl fmt::Display for StopReason {
                 }
                 f.write_str("% of calls")
             }
+            StopReason::Throttled(refusal) => refusal.fmt(f),
         }
     }
 }
@@ -172,6 +191,12 @@ impl<E> RetryError<E> {
         matches!(self.stop_reason(), Some(StopReason::BudgetExhausted { .. }))
     }
 
+    /// Whether the loop stopped because the upstream's rate limiter had no slot before the
+    /// deadline. With [`attempts`](Self::attempts) `== 0` the operation was not called at all.
+    pub fn is_throttled(&self) -> bool {
+        matches!(self.stop_reason(), Some(StopReason::Throttled(_)))
+    }
+
     /// Why the loop stopped, when it gave up.
     pub fn stop_reason(&self) -> Option<&StopReason> {
         match self {
@@ -210,10 +235,10 @@ impl<E: StdError + 'static> StdError for RetryError<E> {
 /// The details of a retry loop that gave up.
 ///
 /// Displays as `suno.generate: gave up after 4 attempts in 7.1s: <last error>`, with the reason in
-/// parentheses when it was not simply running out of attempts. A call an open circuit breaker
-/// refused outright (no attempt made) displays as `suno.generate: circuit open for suno, next
-/// probe in 4.2s`; its last error is the operation's error made from
-/// [`CircuitOpen`](crate::CircuitOpen).
+/// parentheses when it was not simply running out of attempts. A call a protection refused
+/// outright (no attempt made) displays as the refusal: `suno.generate: circuit open for suno,
+/// next probe in 4.2s`; its last error is the operation's error made from the refusal
+/// ([`CircuitOpen`](crate::breaker::CircuitOpen) or [`NoSlot`]).
 #[derive(Debug)]
 pub struct RetryExhaustedError<E> {
     pub(crate) last_error: E,
@@ -255,13 +280,11 @@ impl<E: fmt::Display> fmt::Display for RetryExhaustedError<E> {
             // Refused before any attempt: the reason is the whole story.
             return self.reason.fmt(f);
         }
-        let plural = if self.attempts == 1 { "" } else { "s" };
-        write!(
-            f,
-            "gave up after {} attempt{plural} in {:.1}s",
-            self.attempts,
-            self.elapsed.as_secs_f64()
-        )?;
+        GaveUp {
+            attempts: self.attempts,
+            elapsed: self.elapsed,
+        }
+        .fmt(f)?;
         if self.reason != StopReason::AttemptsExhausted {
             write!(f, " ({})", self.reason)?;
         }
@@ -298,6 +321,17 @@ mod tests {
         assert_eq!(
             exhausted().to_string(),
             "suno.generate: gave up after 4 attempts in 7.1s: http 503"
+        );
+        let once = RetryError::Exhausted(RetryExhaustedError {
+            last_error: Inner(std::io::Error::other("x")),
+            attempts: 1,
+            elapsed: Duration::from_millis(250),
+            operation: None,
+            reason: StopReason::RetriesDisabled,
+        });
+        assert_eq!(
+            once.to_string(),
+            "gave up after 1 attempt in 250ms (retries disabled): http 503"
         );
     }
 

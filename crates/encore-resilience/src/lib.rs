@@ -1,25 +1,29 @@
 //! encore's resilience core: bounded, classified, observable retries for calls to slow and flaky
 //! services.
 //!
-//! Every external call in encore goes through [`Retry`]: each attempt is bounded by a timeout,
-//! failures are classified ([`Classify`]: retry, retry after a server-requested wait, or stop),
-//! waits follow a capped exponential [`Backoff`] with optional [`Jitter`], server hints
-//! (`Retry-After`, `retry-after-ms`) are honoured up to a ceiling ([`parse_retry_after`]), and a
-//! total deadline is never overshot. When it gives up, the [`RetryError`] says which operation,
-//! how many attempts, how long, why, and keeps the last error as its source.
+//! Every external call in encore goes through [`Retry`], which owns the whole attempt: the
+//! admission (the upstream's [circuit breaker](breaker) and [rate limit](rate_limit)), the
+//! attempt bounded by a timeout, its classification (a [`Classifier`]: retry, retry after a
+//! server-requested wait, or stop), the decision ([`step::next_step`], a pure function), and the
+//! wait, which follows a capped exponential [`Backoff`] with optional [`Jitter`] or honours the
+//! server's hint (`Retry-After`, `retry-after-ms`: [`parse_retry_after`]) up to a ceiling. A
+//! total deadline bounds it all and is never overshot. When it gives up, the [`RetryError`]
+//! says which operation, how many attempts, how long, why, and keeps the last error as its
+//! source. Everything that happens reaches an [`on_event`](Retry::on_event) hook.
 //!
-//! Two protections are shared by every call to one upstream (make one of each per upstream and
-//! hand them to each [`Retry`]): a [`RetryBudget`] lets retries add at most a fraction of the
-//! load (20 % by default, plus a small floor), so an outage is not amplified fourfold by
-//! retries; and a [`CircuitBreaker`] stops calling an upstream that keeps failing, fails fast
-//! with "circuit open for suno, next probe in 4.2s", and probes it again after a while. Rate
-//! limiting (`Retry-After`) does not open the breaker: the upstream is alive, and the wait it
-//! asks for is honoured instead.
+//! Three protections are shared by every call to one upstream (make one of each per upstream
+//! and hand them to each [`Retry`]): a [retry budget](budget) lets retries add at most a
+//! fraction of the load (20 % by default, plus a small floor), so an outage is not amplified
+//! fourfold by retries; a [circuit breaker](breaker) stops calling an upstream that keeps
+//! failing, fails fast with "circuit open for suno, next probe in 4.2s", and probes it again
+//! after a while; and a [rate limiter](rate_limit) keeps to the upstream's quota, queueing
+//! callers within their deadlines. Rate limiting (`Retry-After`) does not open the breaker: the
+//! upstream is alive, and the wait it asks for is honoured instead.
 //!
 //! ```
-//! use encore_resilience::{
-//!     CircuitBreaker, CircuitBreakerConfig, Retry, RetryBudget, RetryBudgetConfig, RetryPolicy,
-//! };
+//! use encore_resilience::breaker::{CircuitBreaker, CircuitBreakerConfig};
+//! use encore_resilience::budget::{RetryBudget, RetryBudgetConfig};
+//! use encore_resilience::{Retry, RetryPolicy};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() {
@@ -48,7 +52,6 @@
 //! ```
 //!
 //! ```
-//! use std::time::Duration;
 //! use encore_resilience::{Retry, RetryError, RetryPolicy};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -60,44 +63,36 @@
 //!     .await;
 //! let err = result.unwrap_err();
 //! assert_eq!(err.attempts(), 3);
-//! assert!(err.to_string().starts_with("suno.status: gave up after 3 attempts in 3.0s"));
+//! assert!(err.to_string().starts_with("suno.status: gave up after 3 attempts in 3s"));
 //! # }
 //! ```
 #![warn(missing_docs)]
 
 mod backoff;
-mod breaker;
-mod budget;
+pub mod breaker;
+pub mod budget;
 mod classify;
+pub mod decorator;
+pub mod defaults;
+#[cfg(test)]
+mod doc_table;
 mod error;
+pub mod fmt;
 mod jitter;
 mod policy;
 mod poll;
+pub mod rate_limit;
 mod retry;
-mod retry_after;
+pub mod retry_after;
+pub mod step;
 mod window;
 
 pub use backoff::Backoff;
-pub use breaker::{
-    BreakerPermit, CircuitBreaker, CircuitBreakerConfig, CircuitOpen, CircuitState,
-    DEFAULT_BREAKER_CONSECUTIVE_FAILURES, DEFAULT_BREAKER_FAILURE_RATIO,
-    DEFAULT_BREAKER_HALF_OPEN_PROBES, DEFAULT_BREAKER_MAX_OPEN_FOR, DEFAULT_BREAKER_MIN_CALLS,
-    DEFAULT_BREAKER_OPEN_FOR, DEFAULT_BREAKER_WINDOW, Outcome, StateChange,
-};
-pub use budget::{
-    DEFAULT_BUDGET_MIN_PER_SEC, DEFAULT_BUDGET_RATIO, DEFAULT_BUDGET_WINDOW, RetryBudget,
-    RetryBudgetConfig,
-};
-pub use classify::{Classify, Decision};
+pub use classify::{ByErrorType, Classifier, Classify, Decision, Outcome};
 pub use error::{AttemptTimedOut, RetryError, RetryExhaustedError, StopReason};
+pub use fmt::fmt_duration;
 pub use jitter::Jitter;
-pub use policy::{
-    DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_BASE_DELAY, DEFAULT_DEADLINE, DEFAULT_JITTER,
-    DEFAULT_MAX_DELAY, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER, DEFAULT_MULTIPLIER,
-    MAX_RETRIES_LIMIT, PolicyError, RetryPolicy, fmt_duration,
-};
+pub use policy::{PolicyError, RetryPolicy};
 pub use poll::{PollError, PollPolicy, PollState, poll_until};
-pub use retry::{Attempt, Retry, RetryEvent, RetryableFn, WithRetry, retry};
-pub use retry_after::{
-    MAX_SANE_RETRY_AFTER, parse_retry_after, parse_retry_after_ms, parse_retry_after_value,
-};
+pub use retry::{Attempt, Event, Retry, RetryEvent};
+pub use retry_after::parse_retry_after;

@@ -4,29 +4,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Backoff, Jitter};
-
-/// Default for [`RetryPolicy::max_retries`]: 3 retries on top of the first attempt (the seed plan's
-/// `max_retries=3`).
-pub const DEFAULT_MAX_RETRIES: u32 = 3;
-/// Default for [`RetryPolicy::base_delay`]: 1 s, the seed plan's first wait.
-pub const DEFAULT_BASE_DELAY: Duration = Duration::from_secs(1);
-/// Default for [`RetryPolicy::max_delay`]: 30 s, the seed plan's cap on one wait.
-pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
-/// Default for [`RetryPolicy::multiplier`]: each wait doubles (the seed plan's `exponential_base`).
-pub const DEFAULT_MULTIPLIER: f64 = 2.0;
-/// Default for [`RetryPolicy::jitter`]: none, so the schedule is exactly 1 → 2 → 4 s as planned.
-pub const DEFAULT_JITTER: Jitter = Jitter::None;
-/// Default for [`RetryPolicy::attempt_timeout`]: 30 s, the seed plan's most common per-call timeout.
-pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default for [`RetryPolicy::deadline`]: 2 min, room for the default schedule's waits (7 s) and
-/// several full attempts, yet far below the ~600 s the OpenAI SDK would hang for.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
-/// Default for [`RetryPolicy::max_retry_after`]: 120 s, the ceiling openai-python applies to a
-/// server-requested wait (longer waits give up instead of sleeping).
-pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
-/// The largest accepted [`RetryPolicy::max_retries`]; more is almost certainly a typo.
-pub const MAX_RETRIES_LIMIT: u32 = 100;
+use crate::defaults::{
+    DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_BASE_DELAY, DEFAULT_DEADLINE, DEFAULT_JITTER,
+    DEFAULT_MAX_DELAY, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER, DEFAULT_MULTIPLIER,
+    MAX_RETRIES_LIMIT,
+};
+use crate::{Backoff, Jitter, fmt_duration};
 
 /// How a call is retried: the equivalent of the seed plan's `retry_async` arguments, plus a
 /// per-attempt timeout, a total deadline and a ceiling on server-requested waits.
@@ -200,7 +183,7 @@ impl RetryPolicy {
     ///
     /// A [`PolicyError`] when `base_delay > max_delay`, `multiplier` is below 1 or not finite,
     /// `attempt_timeout` or `deadline` is zero, `attempt_timeout > deadline`, or `max_retries`
-    /// is above [`MAX_RETRIES_LIMIT`].
+    /// is above [`MAX_RETRIES_LIMIT`](crate::defaults::MAX_RETRIES_LIMIT).
     pub fn validate(&self) -> Result<(), PolicyError> {
         let err = |field, reason: String| Err(PolicyError { field, reason });
         if self.base_delay > self.max_delay {
@@ -271,29 +254,6 @@ impl PolicyError {
     }
 }
 
-/// Formats a duration for people: `1.5s`, `250ms`, `2m 5s`.
-pub fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if d < Duration::from_secs(60) {
-        let s = d.as_secs_f64();
-        if (s - s.round()).abs() < 1e-9 {
-            format!("{}s", s.round())
-        } else {
-            format!("{s:.1}s")
-        }
-    } else {
-        let secs = d.as_secs();
-        let (m, s) = (secs / 60, secs % 60);
-        if s == 0 {
-            format!("{m}m")
-        } else {
-            format!("{m}m {s}s")
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,31 +261,45 @@ mod tests {
     #[test]
     fn defaults_match_the_documented_table_and_constants() {
         let p = RetryPolicy::default();
-        assert!(p.enabled);
-        assert_eq!(p.max_retries, 3);
-        assert_eq!(p.base_delay, Duration::from_secs(1));
-        assert_eq!(p.max_delay, Duration::from_secs(30));
-        assert!((p.multiplier - 2.0).abs() < f64::EPSILON);
-        assert_eq!(p.jitter, Jitter::None);
-        assert_eq!(p.attempt_timeout, Duration::from_secs(30));
-        assert_eq!(p.deadline, Duration::from_secs(120));
-        assert_eq!(p.max_retry_after, Duration::from_secs(120));
         assert_eq!(p, RetryPolicy::new());
         p.validate().unwrap();
-        // The rustdoc table says the same (checked against the source text).
+        assert_eq!(
+            (p.max_retries, p.base_delay, p.max_delay, p.jitter),
+            (
+                DEFAULT_MAX_RETRIES,
+                DEFAULT_BASE_DELAY,
+                DEFAULT_MAX_DELAY,
+                DEFAULT_JITTER
+            )
+        );
+        assert_eq!(
+            (p.attempt_timeout, p.deadline, p.max_retry_after),
+            (
+                DEFAULT_ATTEMPT_TIMEOUT,
+                DEFAULT_DEADLINE,
+                DEFAULT_MAX_RETRY_AFTER
+            )
+        );
+        assert!((p.multiplier - DEFAULT_MULTIPLIER).abs() < f64::EPSILON);
+        // The rustdoc table says the same: its rows are generated from the values and looked up
+        // among the doc-comment lines only.
         let doc = include_str!("policy.rs");
-        for row in [
-            "| `enabled` | `true` |",
-            "| `max_retries` | `3` |",
-            "| `base_delay` | `1s` |",
-            "| `max_delay` | `30s` |",
-            "| `multiplier` | `2.0` |",
-            "| `jitter` | `none` |",
-            "| `attempt_timeout` | `30s` |",
-            "| `deadline` | `2m` |",
-            "| `max_retry_after` | `2m` |",
+        for (key, value) in [
+            ("enabled", p.enabled.to_string()),
+            ("max_retries", p.max_retries.to_string()),
+            ("base_delay", fmt_duration(p.base_delay)),
+            ("max_delay", fmt_duration(p.max_delay)),
+            ("multiplier", format!("{:?}", p.multiplier)),
+            ("jitter", p.jitter.to_string()),
+            ("attempt_timeout", fmt_duration(p.attempt_timeout)),
+            ("deadline", fmt_duration(p.deadline)),
+            ("max_retry_after", fmt_duration(p.max_retry_after)),
         ] {
-            assert!(doc.contains(row), "rustdoc table lacks {row}");
+            assert_eq!(
+                crate::doc_table::cell(doc, key, 1),
+                Some(value),
+                "the rustdoc Defaults row of `{key}`"
+            );
         }
     }
 
@@ -390,14 +364,5 @@ mod tests {
             RetryPolicy::new().worst_case_waits(),
             Duration::from_secs(7)
         );
-    }
-
-    #[test]
-    fn durations_format_for_people() {
-        assert_eq!(fmt_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(fmt_duration(Duration::from_secs(2)), "2s");
-        assert_eq!(fmt_duration(Duration::from_millis(7100)), "7.1s");
-        assert_eq!(fmt_duration(Duration::from_secs(125)), "2m 5s");
-        assert_eq!(fmt_duration(Duration::from_secs(120)), "2m");
     }
 }

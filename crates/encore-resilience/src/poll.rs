@@ -8,8 +8,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::PolicyError;
-use crate::policy::fmt_duration;
+use crate::defaults::{
+    DEFAULT_POLL_DEADLINE, DEFAULT_POLL_INTERVAL, DEFAULT_POLL_MAX_INTERVAL,
+    DEFAULT_POLL_MULTIPLIER,
+};
+use crate::{PolicyError, fmt_duration};
 
 /// How a job's status is polled.
 ///
@@ -17,6 +20,10 @@ use crate::policy::fmt_duration;
 /// `multiplier` up to `max_interval`, and is replaced by the server's hint when it gives one
 /// (e.g. `Retry-After` on a status response). No check starts after `deadline`, and no wait
 /// ends past it.
+///
+/// Build one with [`PollPolicy::new`] (which validates it), or from a configuration file and
+/// then [`validate`](Self::validate) it. [`poll_until`] never panics, whatever the fields hold:
+/// an invalid multiplier only stops the interval from growing.
 ///
 /// # Defaults
 ///
@@ -70,15 +77,53 @@ pub struct PollPolicy {
 impl Default for PollPolicy {
     fn default() -> Self {
         Self {
-            interval: Duration::from_secs(5),
-            max_interval: Duration::from_secs(30),
-            multiplier: 1.5,
-            deadline: Duration::from_secs(600),
+            interval: DEFAULT_POLL_INTERVAL,
+            max_interval: DEFAULT_POLL_MAX_INTERVAL,
+            multiplier: DEFAULT_POLL_MULTIPLIER,
+            deadline: DEFAULT_POLL_DEADLINE,
         }
     }
 }
 
+/// The floors of [`PollPolicy::for_time_scale`]: a simulator's scaled jobs are not polled in a
+/// busy loop, and a run is not judged late before two minutes.
+const SCALED_MIN_INTERVAL: Duration = Duration::from_millis(50);
+const SCALED_MIN_MAX_INTERVAL: Duration = Duration::from_millis(250);
+const SCALED_MIN_DEADLINE: Duration = Duration::from_secs(120);
+
 impl PollPolicy {
+    /// A policy that starts at `interval`, grows by `multiplier` up to `max_interval`, and gives
+    /// up after `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// The [`PolicyError`] of [`validate`](Self::validate).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use encore_resilience::PollPolicy;
+    ///
+    /// let s = Duration::from_secs;
+    /// assert!(PollPolicy::new(s(5), s(30), 1.5, s(600)).is_ok());
+    /// let err = PollPolicy::new(s(5), s(30), -1.0, s(600)).unwrap_err();
+    /// assert_eq!(err.field(), "multiplier");
+    /// ```
+    pub fn new(
+        interval: Duration,
+        max_interval: Duration,
+        multiplier: f64,
+        deadline: Duration,
+    ) -> Result<Self, PolicyError> {
+        let policy = Self {
+            interval,
+            max_interval,
+            multiplier,
+            deadline,
+        };
+        policy.validate()?;
+        Ok(policy)
+    }
+
     /// A policy with a fixed `interval` and the given `deadline`.
     pub const fn fixed(interval: Duration, deadline: Duration) -> Self {
         Self {
@@ -89,14 +134,55 @@ impl PollPolicy {
         }
     }
 
-    /// Every duration scaled by `factor` (e.g. for a simulator whose jobs run 100× faster).
+    /// Every duration scaled by `factor` (e.g. for a simulator whose jobs run 100× faster);
+    /// a negative or non-finite factor gives zero durations.
     pub fn scaled(&self, factor: f64) -> Self {
-        let scale = |d: Duration| Duration::from_secs_f64((d.as_secs_f64() * factor).max(0.0));
+        let scale = |d: Duration| {
+            Duration::try_from_secs_f64((d.as_secs_f64() * factor).max(0.0)).unwrap_or_default()
+        };
         Self {
             interval: scale(self.interval),
             max_interval: scale(self.max_interval),
             multiplier: self.multiplier,
             deadline: scale(self.deadline),
+        }
+    }
+
+    /// The timings for jobs that run `time_scale` times as long as the real ones (the
+    /// simulator's `--time-scale`): every duration scaled, with floors so that the scaled jobs
+    /// are not polled in a busy loop (`interval` ≥ 50 ms, `max_interval` ≥ 250 ms) and a run is
+    /// not judged late too early (`deadline` ≥ 2 min). `encore demo` polls this way.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use encore_resilience::PollPolicy;
+    ///
+    /// let demo = PollPolicy::default().for_time_scale(0.01);
+    /// assert_eq!(demo.interval, Duration::from_millis(50));
+    /// assert_eq!(demo.max_interval, Duration::from_millis(300));
+    /// assert_eq!(demo.deadline, Duration::from_secs(120));
+    /// ```
+    pub fn for_time_scale(&self, time_scale: f64) -> Self {
+        let scaled = self.scaled(time_scale);
+        Self {
+            interval: scaled.interval.max(SCALED_MIN_INTERVAL),
+            max_interval: scaled.max_interval.max(SCALED_MIN_MAX_INTERVAL),
+            multiplier: self.multiplier,
+            deadline: scaled.deadline.max(SCALED_MIN_DEADLINE),
+        }
+    }
+
+    /// The wait after `interval`: grown by `multiplier`, capped at `max_interval`. Never
+    /// panics: a multiplier that is not a finite number of at least 1 leaves it as it is.
+    fn grow(&self, interval: Duration) -> Duration {
+        if !(self.multiplier.is_finite() && self.multiplier >= 1.0) {
+            return interval;
+        }
+        let grown = interval.as_secs_f64() * self.multiplier;
+        if grown >= self.max_interval.as_secs_f64() {
+            self.max_interval.max(interval)
+        } else {
+            Duration::try_from_secs_f64(grown).unwrap_or(interval)
         }
     }
 
@@ -210,7 +296,9 @@ where
     Fut: Future<Output = Result<PollState<T>, E>>,
 {
     let start = Instant::now();
-    let deadline_at = start + policy.deadline;
+    let deadline_at = start
+        .checked_add(policy.deadline)
+        .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365 * 30));
     let mut interval = policy.interval;
     let mut checks = 0;
     let mut last_status = String::from("pending");
@@ -226,15 +314,12 @@ where
             PollState::Pending { status, wait_hint } => {
                 last_status = status;
                 let wait = wait_hint.unwrap_or(interval);
-                interval = Duration::from_secs_f64(
-                    (interval.as_secs_f64() * policy.multiplier)
-                        .min(policy.max_interval.as_secs_f64()),
-                );
+                interval = policy.grow(interval);
                 wait
             }
         };
         let now = Instant::now();
-        if now + wait >= deadline_at {
+        if now.checked_add(wait).is_none_or(|end| end >= deadline_at) {
             // One last look exactly at the deadline is pointless: the job is judged late now.
             tracing::debug!(checks, status = %last_status, "poll deadline reached");
             break;
@@ -256,20 +341,50 @@ mod tests {
     #[test]
     fn defaults_match_the_table() {
         let p = PollPolicy::default();
-        assert_eq!(p.interval, Duration::from_secs(5));
-        assert_eq!(p.max_interval, Duration::from_secs(30));
-        assert!((p.multiplier - 1.5).abs() < f64::EPSILON);
-        assert_eq!(p.deadline, Duration::from_secs(600));
-        let doc = include_str!("poll.rs");
-        for row in [
-            "| `interval` | `5s` |",
-            "| `max_interval` | `30s` |",
-            "| `multiplier` | `1.5` |",
-            "| `deadline` | `10m` |",
-        ] {
-            assert!(doc.contains(row), "{row}");
-        }
         p.validate().unwrap();
+        let doc = include_str!("poll.rs");
+        for (key, value) in [
+            ("interval", fmt_duration(p.interval)),
+            ("max_interval", fmt_duration(p.max_interval)),
+            ("multiplier", format!("{:?}", p.multiplier)),
+            ("deadline", fmt_duration(p.deadline)),
+        ] {
+            assert_eq!(
+                crate::doc_table::cell(doc, key, 1),
+                Some(value),
+                "the rustdoc Defaults row of `{key}`"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unvalidated_policy_never_panics() {
+        // Built field by field, as a deserializer would: a negative multiplier, a zero
+        // interval, an interval above its cap. `new` refuses each; `poll_until` copes.
+        for multiplier in [-1.0, 0.5, f64::NAN, f64::INFINITY, 1e300] {
+            let policy = PollPolicy {
+                interval: Duration::from_secs(1),
+                max_interval: Duration::from_millis(500),
+                multiplier,
+                deadline: Duration::from_secs(10),
+            };
+            assert!(policy.validate().is_err());
+            let err = poll_until(&policy, |_| async {
+                Ok::<PollState<()>, std::io::Error>(PollState::pending("PENDING"))
+            })
+            .await
+            .unwrap_err();
+            assert!(matches!(err, PollError::Deadline { .. }), "{multiplier}");
+        }
+        assert!(
+            PollPolicy::new(
+                Duration::from_secs(1),
+                Duration::from_secs(5),
+                -1.0,
+                Duration::MAX
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -1,14 +1,13 @@
 //! Server-requested waits: `retry-after-ms` and `Retry-After` (seconds or HTTP-date).
+//!
+//! [`parse_retry_after`] reads both from a header map; the two value parsers are here for
+//! callers that hold the values elsewhere.
 
 use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 
-/// Waits longer than this are treated as garbage (a broken or hostile server) and ignored,
-/// so the caller falls back to its own backoff. Waits between
-/// [`RetryPolicy::max_retry_after`](crate::RetryPolicy::max_retry_after) and this stop the retry
-/// loop with an error that names the wait.
-pub const MAX_SANE_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+use crate::defaults::MAX_SANE_RETRY_AFTER;
 
 /// Reads the server's requested wait from response headers.
 ///

@@ -7,10 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use std::time::Duration;
 
-use encore_resilience::{
-    AttemptTimedOut, CircuitBreaker, CircuitBreakerConfig, Classify, Decision, Outcome, Retry,
-    RetryPolicy,
-};
+use encore_resilience::breaker::{CircuitBreaker, CircuitBreakerConfig};
+use encore_resilience::{AttemptTimedOut, Classify, Decision, Outcome, Retry, RetryPolicy};
 
 /// The tests here capture with thread-local subscribers; one at a time keeps them apart.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -77,9 +75,8 @@ async fn every_retry_is_logged_with_attempt_delay_and_error() {
     assert_eq!(lines.len(), 3, "two retries and one give-up:\n{text}");
     assert!(lines[0].contains(" WARN "), "{text}");
     assert!(
-        lines[0].contains(
-            "creatomate.status: attempt 1/3 failed, retrying in 1.0s: Transient: http 503"
-        ),
+        lines[0]
+            .contains("creatomate.status: attempt 1/3 failed, retrying in 1s: Transient: http 503"),
         "{text}"
     );
     for field in [
@@ -92,7 +89,7 @@ async fn every_retry_is_logged_with_attempt_delay_and_error() {
         assert!(lines[0].contains(field), "missing {field}: {}", lines[0]);
     }
     assert!(
-        lines[1].contains("attempt 2/3 failed, retrying in 2.0s"),
+        lines[1].contains("attempt 2/3 failed, retrying in 2s"),
         "{text}"
     );
     assert!(lines[2].contains(" ERROR "), "{text}");
@@ -100,6 +97,48 @@ async fn every_retry_is_logged_with_attempt_delay_and_error() {
         lines[2].contains("creatomate.status: gave up after 3 attempts in 3s"),
         "{text}"
     );
+}
+
+/// One formatter for durations and counts: a 250 ms wait is `250ms` (not `0.2s`), and a single
+/// attempt is "1 attempt".
+#[tokio::test(start_paused = true)]
+async fn waits_and_counts_read_as_words_and_durations() {
+    let _serial = SERIAL.lock().await;
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let policy = RetryPolicy::new()
+        .with_max_retries(1)
+        .with_base_delay(Duration::from_millis(250));
+    let _ = Retry::new(&policy)
+        .name("openai.responses")
+        .run(|_| async { Err::<(), _>(TestError::Transient) })
+        .await;
+    let disabled = RetryPolicy::new().with_enabled(false);
+    let _ = Retry::new(&disabled)
+        .name("suno.credits")
+        .run(|_| async { Err::<(), _>(TestError::Transient) })
+        .await;
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("openai.responses: attempt 1/2 failed, retrying in 250ms: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("openai.responses: gave up after 2 attempts in 250ms: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("suno.credits: gave up after 1 attempt in 0ms: retries disabled"),
+        "{text}"
+    );
+    assert!(!text.contains("1 attempts"), "{text}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -4,10 +4,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use encore_resilience::{
-    Jitter, MAX_SANE_RETRY_AFTER, RetryPolicy, parse_retry_after, parse_retry_after_ms,
-    parse_retry_after_value,
-};
+use encore_resilience::defaults::MAX_SANE_RETRY_AFTER;
+use encore_resilience::retry_after::{parse_retry_after_ms, parse_retry_after_value};
+use encore_resilience::{Jitter, RetryPolicy, parse_retry_after};
 use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 
@@ -263,7 +262,7 @@ proptest! {
         prop_assert!(policy.multiplier.is_finite() && policy.multiplier >= 1.0);
         prop_assert!(!policy.attempt_timeout.is_zero() && !policy.deadline.is_zero());
         prop_assert!(policy.attempt_timeout <= policy.deadline);
-        prop_assert!(policy.max_retries <= encore_resilience::MAX_RETRIES_LIMIT);
+        prop_assert!(policy.max_retries <= encore_resilience::defaults::MAX_RETRIES_LIMIT);
         let waits: Vec<Duration> = policy.backoff_seeded(seed).collect();
         let expected = if policy.enabled { policy.max_retries as usize } else { 0 };
         prop_assert_eq!(waits.len(), expected);

@@ -1,7 +1,8 @@
 //! `encore config show|check`: the effective configuration, as tables or JSON.
 
 use clap::Subcommand;
-use encore_clients::{Config, Endpoint, Service, ServicePolicy};
+use encore_clients::config::ServicePolicy;
+use encore_clients::{Config, Endpoint, Service};
 use encore_resilience::fmt_duration;
 
 use crate::args::ConfigArgs;

@@ -2,12 +2,10 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
 use encore_pipeline::{BusinessInput, Language, Report};
-use encore_resilience::PollPolicy;
 use encore_sim::{Ledger, SimConfig, SimState};
 
 use crate::args::{ConfigArgs, named_scenario, non_blank, scenario_names, time_scale};
@@ -72,17 +70,6 @@ impl DemoArgs {
     }
 }
 
-/// Poll timings for the simulator: its jobs run `time_scale` times as long as the real ones.
-fn demo_poll(real: &PollPolicy, time_scale: f64) -> PollPolicy {
-    let scaled = real.scaled(time_scale);
-    PollPolicy {
-        interval: scaled.interval.max(Duration::from_millis(50)),
-        max_interval: scaled.max_interval.max(Duration::from_millis(250)),
-        multiplier: real.multiplier,
-        deadline: scaled.deadline.max(Duration::from_secs(120)),
-    }
-}
-
 /// Starts the simulator on a free loopback port, runs the pipelines against it and prints
 /// their results with what the simulator received and billed.
 pub async fn run(args: DemoArgs) -> Result<(), CliError> {
@@ -102,8 +89,8 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         .map_err(CliError::permanent)?;
     point_at_sim(&mut settings.clients, &sim.base_url());
     encore_sim::DEMO_TEMPLATE_ID.clone_into(&mut settings.pipeline.template_id);
-    settings.pipeline.song_poll = demo_poll(&settings.pipeline.song_poll, args.time_scale);
-    settings.pipeline.video_poll = demo_poll(&settings.pipeline.video_poll, args.time_scale);
+    settings.pipeline.song_poll = settings.pipeline.song_poll.for_time_scale(args.time_scale);
+    settings.pipeline.video_poll = settings.pipeline.video_poll.for_time_scale(args.time_scale);
     if !args.config.json {
         let _ = writeln!(
             std::io::stderr(),

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `encore` binary against the embedded simulator.
 
 mod config;
+mod config_env;
 mod demo;
 mod errors;
 mod keys;

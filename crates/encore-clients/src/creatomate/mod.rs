@@ -12,11 +12,13 @@ use serde_json::Value;
 
 pub use types::{Render, RenderRequest, RenderStatus, Template};
 
+use crate::class::Class;
 use crate::classify::{body_snippet, clean_message, status_class, status_detail, status_kind};
-use crate::config::{Config, Endpoint, Service};
-use crate::error::{Class, Error, ErrorKind};
+use crate::config::Config;
+use crate::endpoint::{Endpoint, Service};
+use crate::error::{Error, ErrorKind};
 use crate::observer::CallObserver;
-use crate::request::{Call, ServiceClient, encode};
+use crate::request::{Call, ServiceClient};
 use crate::secret::ApiKey;
 use crate::transport::{Http, RawResponse};
 
@@ -66,7 +68,10 @@ impl CreatomateClient {
 
     /// `GET /templates`: every template of the project (without `source`).
     pub async fn templates(&self) -> Result<Vec<Template>, Error> {
-        let call = Call::get(Endpoint::CreatomateTemplates, "/templates".to_owned());
+        let call = Call::get(
+            Endpoint::CreatomateTemplates,
+            self.core.url("/templates", None),
+        );
         self.core.call(call, |raw| decode(classify(raw)?)).await
     }
 
@@ -74,7 +79,7 @@ impl CreatomateClient {
     pub async fn template(&self, id: &str) -> Result<Template, Error> {
         let endpoint = Endpoint::CreatomateTemplates;
         self.core.require_id(endpoint, "template id", id)?;
-        let call = Call::get(endpoint, format!("/templates/{}", encode(id)));
+        let call = Call::get(endpoint, self.core.url("/templates/", Some(id)));
         self.core.call(call, |raw| decode(classify(raw)?)).await
     }
 
@@ -88,7 +93,7 @@ impl CreatomateClient {
         let endpoint = Endpoint::CreatomateRender;
         self.core
             .require_id(endpoint, "template id", &request.template_id)?;
-        let call = Call::post_json(endpoint, "/renders".to_owned(), request)
+        let call = Call::post_json(endpoint, self.core.url("/renders", None), request)
             .map_err(|e| self.core.early(e))?;
         self.core
             .call(call, |raw| {
@@ -114,7 +119,7 @@ impl CreatomateClient {
     pub async fn render_status(&self, id: &str) -> Result<Render, Error> {
         let endpoint = Endpoint::CreatomateStatus;
         self.core.require_id(endpoint, "render id", id)?;
-        let call = Call::get(endpoint, format!("/renders/{}", encode(id)));
+        let call = Call::get(endpoint, self.core.url("/renders/", Some(id)));
         self.core.call(call, |raw| decode(classify(raw)?)).await
     }
 }

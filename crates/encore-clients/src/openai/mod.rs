@@ -11,11 +11,13 @@ pub use schema::{SchemaError, make_strict, strict_schema};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
+use crate::class::Class;
 use crate::classify::{
     body_snippet, clean_message, retry_hint, should_retry, status_class, status_detail, status_kind,
 };
-use crate::config::{Config, Endpoint, Service};
-use crate::error::{Class, Error, ErrorKind};
+use crate::config::Config;
+use crate::endpoint::{Endpoint, Service};
+use crate::error::{Error, ErrorKind};
 use crate::observer::CallObserver;
 use crate::request::{Call, ServiceClient};
 use crate::secret::ApiKey;
@@ -117,7 +119,7 @@ impl OpenAiClient {
                 },
             },
         };
-        let call = Call::post_json(endpoint, "/responses".to_owned(), &body)
+        let call = Call::post_json(endpoint, self.core.url("/responses", None), &body)
             .map_err(|e| self.core.early(e))?;
         self.core
             .call(call, |raw| {

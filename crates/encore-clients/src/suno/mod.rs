@@ -20,13 +20,15 @@ pub use types::{
     AlignedWord, CreateTime, GenerateRequest, TaskRecord, TaskStatus, TimestampedLyrics, Track,
 };
 
+use crate::class::Class;
 use crate::classify::{
     body_snippet, clean_message, retry_hint, status_class, status_detail, status_kind,
 };
-use crate::config::{Config, Endpoint, Service};
-use crate::error::{Class, Error, ErrorKind};
+use crate::config::Config;
+use crate::endpoint::{Endpoint, Service};
+use crate::error::{Error, ErrorKind};
 use crate::observer::CallObserver;
-use crate::request::{Call, ServiceClient, encode};
+use crate::request::{Call, ServiceClient};
 use crate::secret::ApiKey;
 use crate::transport::{Http, RawResponse};
 
@@ -93,7 +95,7 @@ impl SunoClient {
         if body.call_back_url.trim().is_empty() {
             body.call_back_url = self.callback_url.to_string();
         }
-        let call = Call::post_json(endpoint, "/generate".to_owned(), &body)
+        let call = Call::post_json(endpoint, self.core.url("/generate", None), &body)
             .map_err(|e| self.core.early(e))?;
         self.core
             .call(call, |raw| {
@@ -112,7 +114,8 @@ impl SunoClient {
         self.core.require_id(endpoint, "task id", task_id)?;
         let call = Call::get(
             endpoint,
-            format!("/generate/record-info?taskId={}", encode(task_id)),
+            self.core
+                .url("/generate/record-info?taskId=", Some(task_id)),
         );
         self.core
             .call(call, |raw| decode_data(classify(raw)?))
@@ -137,7 +140,7 @@ impl SunoClient {
         }
         let call = Call::post_json(
             endpoint,
-            "/generate/get-timestamped-lyrics".to_owned(),
+            self.core.url("/generate/get-timestamped-lyrics", None),
             &Body { task_id, audio_id },
         )
         .map_err(|e| self.core.early(e))?;
@@ -154,7 +157,10 @@ impl SunoClient {
 
     /// `GET /generate/credit`: the remaining credits.
     pub async fn credits(&self) -> Result<u64, Error> {
-        let call = Call::get(Endpoint::SunoCredits, "/generate/credit".to_owned());
+        let call = Call::get(
+            Endpoint::SunoCredits,
+            self.core.url("/generate/credit", None),
+        );
         self.core
             .call(call, |raw| {
                 let data = classify(raw)?;

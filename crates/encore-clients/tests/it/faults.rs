@@ -7,6 +7,7 @@ use std::time::Duration;
 use encore_clients::creatomate::RenderRequest;
 use encore_clients::suno::GenerateRequest;
 use encore_clients::{CallOutcome, Endpoint, Error, ErrorKind};
+use encore_resilience::fmt_duration;
 use encore_sim::{DEMO_TEMPLATE_ID, RouteId};
 use http::StatusCode;
 use tokio::time::Instant;
@@ -329,8 +330,8 @@ async fn exhaustion_says_which_endpoint_how_many_attempts_how_long_and_why() {
             "http 503 Service Unavailable: "
         };
         let head = format!(
-            "{endpoint}: gave up after {attempts} attempts in {:.1}s: {what}",
-            (waits + slot).as_secs_f64()
+            "{endpoint}: gave up after {attempts} attempts in {}: {what}",
+            fmt_duration(waits + slot)
         );
         assert!(text.starts_with(&head), "{text}\n  vs {head}");
         assert!(
@@ -368,7 +369,7 @@ async fn billed_calls_exhaust_on_provable_rejections_without_creating_anything()
     assert_eq!(err.api_code(), Some("430"));
     assert!(
         err.to_string()
-            .starts_with("suno.generate: gave up after 4 attempts in 7.0s: suno code 430"),
+            .starts_with("suno.generate: gave up after 4 attempts in 7s: suno code 430"),
         "{err}"
     );
     assert_eq!(state.ledger().suno_tasks, 0);

@@ -4,6 +4,7 @@
 mod billing;
 mod calls;
 mod faults;
+mod observe;
 mod overload;
 mod sockets;
 mod support;

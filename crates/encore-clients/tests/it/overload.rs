@@ -18,7 +18,7 @@ use encore_sim::{DEMO_TEMPLATE_ID, RouteId, SimState};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::support::{Recorder, always, defaults, in_memory, key, sim, sim_with};
+use crate::support::{Recorder, always, defaults, in_memory, in_memory_for, key, sim, sim_with};
 
 /// Suno's "system maintenance": retried, since no task was created.
 const MAINTENANCE: &str = "{ kind = \"suno_code\", code = 455 }";
@@ -278,9 +278,9 @@ async fn each_protection_switches_off_and_all_off_is_the_seed_behaviour() {
     ];
     for case in cases {
         let state = sim(&always("suno.generate", MAINTENANCE));
-        let http = in_memory(&state);
         let mut config = defaults();
         (case.tweak)(&mut config);
+        let http = in_memory_for(&state, &config);
         let deadline = config.endpoint(Endpoint::SunoGenerate).deadline;
         let start = Instant::now();
         let results = generate_all(&http, &config, &[Arc::new(Recorder::default())]).await;
@@ -318,9 +318,9 @@ async fn concurrent_creatomate_polls_queue_at_the_quota_instead_of_earning_429s(
     const POLLS: usize = 40;
     for limited in [true, false] {
         let state = sim("");
-        let http = in_memory(&state);
         let mut config = defaults();
         config.services.creatomate.rate_limit.enabled = limited;
+        let http = in_memory_for(&state, &config);
         let deadline = config.endpoint(Endpoint::CreatomateStatus).deadline;
         let render = CreatomateClient::new(http.clone(), &config, key())
             .render(&RenderRequest::new(DEMO_TEMPLATE_ID))
@@ -378,12 +378,12 @@ async fn a_429_with_retry_after_holds_every_caller_until_the_hinted_instant() {
     // 10 s, all at once), so only the hold can keep late callers from earning 429s.
     for hold in [true, false] {
         let state = sim_with("", |c| c.creatomate_retry_after = true);
-        let http = in_memory(&state);
         let mut config = defaults();
         let limit = &mut config.services.creatomate.rate_limit;
         limit.enabled = hold;
         limit.requests = 100;
         limit.burst = 100;
+        let http = in_memory_for(&state, &config);
         let render = CreatomateClient::new(http.clone(), &config, key())
             .render(&RenderRequest::new(DEMO_TEMPLATE_ID))
             .await
@@ -440,7 +440,11 @@ async fn an_invalid_service_policy_fails_every_call_naming_the_key() {
         "{err}"
     );
     assert_eq!(state.ledger().requests.len(), 0);
-    assert_eq!(http.circuit_state(Service::Suno), None);
+    // The handle's own protections are untouched.
+    assert_eq!(
+        http.circuit_state(Service::Suno),
+        Some(CircuitState::Closed)
+    );
     // The other services are unaffected.
     CreatomateClient::new(http.clone(), &config, key())
         .templates()
@@ -451,7 +455,6 @@ async fn an_invalid_service_policy_fails_every_call_naming_the_key() {
 #[tokio::test(start_paused = true)]
 async fn a_queued_call_whose_slot_cannot_come_before_its_deadline_fails_at_once() {
     let state = sim("");
-    let http = in_memory(&state);
     let mut config = defaults();
     // One Creatomate request per minute, and status calls that may take 5 s in all.
     config.services.creatomate.rate_limit.requests = 1;
@@ -459,6 +462,7 @@ async fn a_queued_call_whose_slot_cannot_come_before_its_deadline_fails_at_once(
     config.endpoints.creatomate_status.attempt_timeout = Duration::from_secs(2);
     config.endpoints.creatomate_status.deadline = Duration::from_secs(5);
     config.validate().unwrap();
+    let http = in_memory_for(&state, &config);
     let client = CreatomateClient::new(http.clone(), &config, key());
     let render = client
         .render(&RenderRequest::new(DEMO_TEMPLATE_ID))
@@ -472,7 +476,7 @@ async fn a_queued_call_whose_slot_cannot_come_before_its_deadline_fails_at_once(
     assert_eq!(err.attempts(), 0);
     assert!(matches!(
         err.stop_reason(),
-        Some(StopReason::Deadline { next_wait: Some(w), .. }) if *w == Duration::from_secs(60)
+        Some(StopReason::Throttled(refusal)) if refusal.next_in == Duration::from_secs(60)
     ));
     assert_eq!(
         err.to_string(),

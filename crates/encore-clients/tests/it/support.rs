@@ -7,7 +7,8 @@ use encore_clients::creatomate::CreatomateClient;
 use encore_clients::openai::OpenAiClient;
 use encore_clients::suno::SunoClient;
 use encore_clients::{
-    ApiKey, BreakerNotice, CallObserver, CallRecord, Config, Endpoint, Http, RetryNotice,
+    ApiKey, AttemptRecord, BreakerNotice, CallObserver, CallRecord, Config, Endpoint, Http,
+    Protections, RefusalNotice, RetryNotice,
 };
 use encore_sim::{Scenario, SimConfig, SimState};
 
@@ -36,9 +37,15 @@ pub fn sim_with(scenario: &str, tweak: impl FnOnce(&mut SimConfig)) -> SimState 
     SimState::new(config)
 }
 
-/// The simulator's router as an in-memory transport (use with paused time).
+/// The simulator's router as an in-memory transport (use with paused time), with the default
+/// protections.
 pub fn in_memory(state: &SimState) -> Http {
     Http::service::<_, axum::body::Body>(encore_sim::app(state.clone()))
+}
+
+/// The same, with the protections `config` asks for.
+pub fn in_memory_for(state: &SimState, config: &Config) -> Http {
+    in_memory(state).with_protections(Protections::from_config(config).unwrap())
 }
 
 /// The shipped defaults, pointed at the in-memory simulator.
@@ -65,9 +72,17 @@ pub struct Recorder {
     pub notices: Mutex<Vec<RetryNotice>>,
     pub records: Mutex<Vec<CallRecord>>,
     pub breakers: Mutex<Vec<BreakerNotice>>,
+    pub attempts: Mutex<Vec<AttemptRecord>>,
+    pub refusals: Mutex<Vec<RefusalNotice>>,
 }
 
 impl CallObserver for Recorder {
+    fn attempt(&self, record: &AttemptRecord) {
+        self.attempts.lock().unwrap().push(record.clone());
+    }
+    fn refused(&self, notice: &RefusalNotice) {
+        self.refusals.lock().unwrap().push(notice.clone());
+    }
     fn retrying(&self, notice: &RetryNotice) {
         self.notices.lock().unwrap().push(notice.clone());
     }

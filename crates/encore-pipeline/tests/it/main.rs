@@ -420,7 +420,7 @@ async fn twenty_pipelines_in_a_suno_outage_then_recovery() {
     }
     assert_eq!(
         http.circuit_state(encore_clients::Service::Suno),
-        Some(encore_resilience::CircuitState::Closed)
+        Some(encore_clients::CircuitState::Closed)
     );
     assert_eq!(state.ledger().suno_tasks, 3);
 }

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use encore_resilience::{
-    CircuitBreaker, CircuitBreakerConfig, CircuitOpen, CircuitState, Decision, Retry, RetryError,
-    RetryPolicy, StateChange, StopReason,
+use encore_resilience::breaker::{
+    CircuitBreaker, CircuitBreakerConfig, CircuitOpen, CircuitState, StateChange,
 };
+use encore_resilience::{Decision, Retry, RetryError, RetryPolicy, StopReason};
 use tokio::time::Instant;
 
 use crate::support::{TestError, always, breaker, count, counting};
@@ -85,7 +85,7 @@ async fn five_transient_failures_in_a_row_open_it_even_across_calls() {
     );
     assert_eq!(
         second.to_string(),
-        "suno.generate: gave up after 1 attempt in 0.0s (circuit open for suno, next probe in \
+        "suno.generate: gave up after 1 attempt in 0ms (circuit open for suno, next probe in \
          10s): http 503"
     );
 }
@@ -320,7 +320,7 @@ async fn run_with_reports_outcomes_from_the_decision() {
         .breaker(&shared)
         .run_with(
             |_| async { Ok::<_, std::io::Error>(()) },
-            |_| Decision::Retry,
+            |_: &std::io::Error| Decision::Retry,
         )
         .await
         .unwrap_err();

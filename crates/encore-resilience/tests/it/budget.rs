@@ -4,9 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
-use encore_resilience::{
-    Retry, RetryBudget, RetryBudgetConfig, RetryError, RetryPolicy, StopReason,
-};
+use encore_resilience::budget::{RetryBudget, RetryBudgetConfig};
+use encore_resilience::{Retry, RetryError, RetryPolicy, StopReason};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -63,7 +62,7 @@ async fn a_hundred_failing_calls_add_at_most_the_ratio_plus_the_floor() {
     );
     assert_eq!(
         refused[0].to_string(),
-        "suno.generate: gave up after 1 attempt in 0.0s (retry budget for suno exhausted: \
+        "suno.generate: gave up after 1 attempt in 0ms (retry budget for suno exhausted: \
          retries are limited to 20% of calls): http 503"
     );
 }

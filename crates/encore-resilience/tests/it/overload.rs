@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use encore_resilience::{
-    CircuitBreaker, CircuitBreakerConfig, CircuitState, Retry, RetryBudget, RetryBudgetConfig,
-    RetryError, RetryPolicy, StopReason,
-};
+use encore_resilience::breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitState};
+use encore_resilience::budget::{RetryBudget, RetryBudgetConfig};
+use encore_resilience::{Retry, RetryError, RetryPolicy, StopReason};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use encore_resilience::{
-    Attempt, AttemptTimedOut, CircuitBreaker, CircuitBreakerConfig, CircuitOpen, Classify,
-    Decision, Outcome, RetryBudget, RetryBudgetConfig,
-};
+use encore_resilience::breaker::{CircuitBreaker, CircuitBreakerConfig, CircuitOpen};
+use encore_resilience::budget::{RetryBudget, RetryBudgetConfig};
+use encore_resilience::rate_limit::NoSlot;
+use encore_resilience::{Attempt, AttemptTimedOut, Classify, Decision, Outcome};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TestError {
@@ -27,6 +27,8 @@ pub enum TestError {
     Timeout(#[from] AttemptTimedOut),
     #[error(transparent)]
     Open(#[from] CircuitOpen),
+    #[error(transparent)]
+    Throttled(#[from] NoSlot),
 }
 
 impl Classify for TestError {
@@ -34,7 +36,10 @@ impl Classify for TestError {
         match self {
             TestError::Transient | TestError::Timeout(_) => Decision::Retry,
             TestError::RateLimited(wait) => Decision::RetryAfter(*wait),
-            TestError::Permanent | TestError::BilledTimeout | TestError::Open(_) => Decision::Stop,
+            TestError::Permanent
+            | TestError::BilledTimeout
+            | TestError::Open(_)
+            | TestError::Throttled(_) => Decision::Stop,
         }
     }
     fn kind(&self) -> Cow<'static, str> {

@@ -1,5 +1,5 @@
-//! The client-side rate limit of one service: governor's GCRA read on tokio's clock, a FIFO
-//! queue in front of it, and a hold that a server's `Retry-After` puts on every caller.
+//! The in-process rate limiter: governor's GCRA read on tokio's clock, a FIFO queue in front of
+//! it, and a hold that a server's `Retry-After` puts on every caller.
 //!
 //! governor decides (`check()` takes a slot or says when the next one is free); the waiting is
 //! `tokio::time::sleep` on the time it names, and its clock is tokio's, so paused-time tests are
@@ -8,21 +8,20 @@
 //! slot and nobody is overtaken until their deadline runs out.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use encore_resilience::fmt_duration;
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
+use governor::{Quota, RateLimiter as Gcra};
 use tokio::time::Instant;
 
-use crate::config::Service;
-use crate::error::{Class, Error, ErrorKind};
-use crate::service_policy::RateLimitConfig;
+use super::{BoxFuture, NoSlot, RateLimitConfig, RateLimiter};
+use crate::{PolicyError, fmt_duration};
 
 /// tokio's timers fire on millisecond ticks, rounding up: a wait is only started when it ends,
 /// tick included, before the deadline.
@@ -42,14 +41,15 @@ impl Clock for TokioClock {
     }
 }
 
-type Gcra = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Nanos>>;
+type Cell = Gcra<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Nanos>>;
 
-/// One service's rate limit, shared by every call to it (see
-/// [`RateLimitConfig`](crate::RateLimitConfig)). A disabled limit admits everything at once.
-pub(crate) struct Limiter {
-    service: Service,
+/// A [`RateLimiter`] whose state lives in this process: every call to the upstream in the
+/// process shares it (make one per upstream at start-up). A disabled config admits everything at
+/// once and holds nothing.
+pub struct LocalRateLimiter {
+    upstream: Arc<str>,
     config: RateLimitConfig,
-    gcra: Option<Gcra>,
+    gcra: Option<Cell>,
     clock: TokioClock,
     /// Whose turn it is to wait for the next slot (tokio's mutex is fair: FIFO).
     turn: tokio::sync::Mutex<()>,
@@ -59,10 +59,10 @@ pub(crate) struct Limiter {
     hold: Mutex<Option<Instant>>,
 }
 
-impl fmt::Debug for Limiter {
+impl fmt::Debug for LocalRateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Limiter")
-            .field("service", &self.service)
+        f.debug_struct("LocalRateLimiter")
+            .field("upstream", &self.upstream)
             .field("config", &self.config)
             .field("queued", &self.queued.load(Ordering::Relaxed))
             .finish_non_exhaustive()
@@ -78,56 +78,42 @@ impl Drop for InQueue<'_> {
     }
 }
 
-impl Limiter {
-    /// A limiter for `service`; `config` must be valid (see
-    /// [`RateLimitConfig::validate`](crate::RateLimitConfig::validate)).
-    pub(crate) fn new(service: Service, config: &RateLimitConfig) -> Limiter {
+impl LocalRateLimiter {
+    /// A limiter for `upstream` (a name for messages, e.g. `suno`).
+    ///
+    /// # Errors
+    ///
+    /// The [`PolicyError`] of [`RateLimitConfig::validate`].
+    pub fn new(
+        upstream: impl Into<Arc<str>>,
+        config: &RateLimitConfig,
+    ) -> Result<LocalRateLimiter, PolicyError> {
+        config.validate()?;
         let clock = TokioClock {
             origin: Instant::now(),
         };
         let gcra = config
             .enabled
             .then(|| {
-                let burst = std::num::NonZeroU32::new(config.burst)?;
+                let burst = NonZeroU32::new(config.burst)?;
                 let quota = Quota::with_period(config.interval())?.allow_burst(burst);
-                Some(RateLimiter::direct_with_clock(quota, clock.clone()))
+                Some(Gcra::direct_with_clock(quota, clock.clone()))
             })
             .flatten();
-        Limiter {
-            service,
+        Ok(LocalRateLimiter {
+            upstream: upstream.into(),
             config: config.clone(),
             gcra,
             clock,
             turn: tokio::sync::Mutex::new(()),
             queued: AtomicUsize::new(0),
             hold: Mutex::new(None),
-        }
+        })
     }
 
-    /// Whether requests are limited at all.
-    pub(crate) fn is_enabled(&self) -> bool {
-        self.gcra.is_some()
-    }
-
-    /// Holds every caller until `wait` from now (a server asked for it with `Retry-After`). A
-    /// shorter hold than the one in force changes nothing. A no-op when disabled.
-    pub(crate) fn hold_for(&self, wait: Duration) {
-        if !self.is_enabled() || wait.is_zero() {
-            return;
-        }
-        let until = Instant::now() + wait;
-        let mut hold = self.hold.lock().unwrap_or_else(PoisonError::into_inner);
-        if hold.is_none_or(|h| h < until) {
-            *hold = Some(until);
-            drop(hold);
-            tracing::warn!(
-                service = %self.service,
-                hold_ms = wait.as_millis() as u64,
-                "{}: the server asked to slow down; holding new requests for {}",
-                self.service,
-                fmt_duration(wait)
-            );
-        }
+    /// The configuration.
+    pub fn config(&self) -> &RateLimitConfig {
+        &self.config
     }
 
     fn held_until(&self, now: Instant) -> Option<Instant> {
@@ -137,22 +123,26 @@ impl Limiter {
             .filter(|until| *until > now)
     }
 
-    /// Waits for a request slot, never past `deadline`; returns how long it waited.
-    ///
-    /// `before_slot` runs right before each attempt to take a slot (the request path re-checks
-    /// the circuit breaker there, so a call that queued while the circuit opened does not spend
-    /// a slot); its error is returned as is.
-    ///
-    /// # Errors
-    ///
-    /// An [`ErrorKind::Throttled`] error when no slot is free before the deadline (found out as
-    /// early as possible: at once when even the queue ahead cannot be served in time), or the
-    /// error of `before_slot`.
-    pub(crate) async fn acquire(
-        &self,
-        deadline: Instant,
-        before_slot: &mut (dyn FnMut() -> Result<(), Error> + Send),
-    ) -> Result<Duration, Error> {
+    fn hold(&self, until: Instant) {
+        if self.gcra.is_none() {
+            return;
+        }
+        let mut hold = self.hold.lock().unwrap_or_else(PoisonError::into_inner);
+        if hold.is_none_or(|h| h < until) {
+            *hold = Some(until);
+            drop(hold);
+            let wait = until.saturating_duration_since(Instant::now());
+            tracing::warn!(
+                upstream = %self.upstream,
+                hold_ms = wait.as_millis() as u64,
+                "{}: the server asked to slow down; holding new requests for {}",
+                self.upstream,
+                fmt_duration(wait)
+            );
+        }
+    }
+
+    async fn take(&self, deadline: Instant) -> Result<Duration, NoSlot> {
         let Some(gcra) = &self.gcra else {
             return Ok(Duration::ZERO);
         };
@@ -181,7 +171,6 @@ impl Limiter {
             return Err(self.no_slot(left, false, left, queued));
         };
         loop {
-            before_slot()?;
             let now = Instant::now();
             let left = deadline.saturating_duration_since(now);
             let wait = match self.held_until(now) {
@@ -197,7 +186,7 @@ impl Limiter {
                 return Err(self.no_slot(wait, true, left, 0));
             }
             tracing::trace!(
-                service = %self.service,
+                upstream = %self.upstream,
                 wait_ms = wait.as_millis() as u64,
                 "waiting for a rate-limit slot"
             );
@@ -205,86 +194,47 @@ impl Limiter {
         }
     }
 
-    fn no_slot(&self, next_in: Duration, exact: bool, left: Duration, queued: usize) -> Error {
-        let reason = NoSlot {
-            service: self.service,
-            requests: self.config.requests,
-            per: self.config.per,
+    fn no_slot(&self, next_in: Duration, exact: bool, left: Duration, queued: usize) -> NoSlot {
+        let refusal = NoSlot::new(
+            self.upstream.clone(),
+            (self.config.requests, self.config.per),
             next_in,
             exact,
             left,
-            queued,
-        };
+        )
+        .with_queued(queued);
         tracing::warn!(
-            service = %self.service,
+            upstream = %self.upstream,
             next_in_ms = next_in.as_millis() as u64,
             left_ms = left.as_millis() as u64,
             queued,
-            "{reason}"
+            "{refusal}"
         );
-        Error::new(
-            ErrorKind::Throttled,
-            Class::Transient {
-                after: Some(next_in),
-            },
-            reason.to_string(),
-        )
-        .with_source(reason)
+        refusal
     }
 }
 
-/// Why the rate limit refused a call: the source of an [`ErrorKind::Throttled`] error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NoSlot {
-    pub(crate) service: Service,
-    pub(crate) requests: u32,
-    pub(crate) per: Duration,
-    /// How long until a slot is free (a lower bound unless `exact`).
-    pub(crate) next_in: Duration,
-    pub(crate) exact: bool,
-    /// What was left of the call's deadline.
-    pub(crate) left: Duration,
-    /// Callers queued ahead, when that is why.
-    pub(crate) queued: usize,
-}
+impl RateLimiter for LocalRateLimiter {
+    fn acquire(&self, deadline: Instant) -> BoxFuture<'_, Result<Duration, NoSlot>> {
+        Box::pin(self.take(deadline))
+    }
 
-impl fmt::Display for NoSlot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "client-side rate limit for {} ({} requests per {}): no slot before the deadline, ",
-            self.service,
-            self.requests,
-            fmt_duration(self.per)
-        )?;
-        if self.exact {
-            write!(f, "the next is in {}", fmt_duration(self.next_in))?;
-        } else {
-            write!(
-                f,
-                "the next is at least {} away",
-                fmt_duration(self.next_in)
-            )?;
-        }
-        write!(f, " with {} left", fmt_duration(self.left))?;
-        if self.queued > 0 {
-            write!(f, " and {} calls queued ahead", self.queued)?;
-        }
-        f.write_str("; not sent")
+    fn hold_until(&self, until: Instant) -> BoxFuture<'_, ()> {
+        self.hold(until);
+        Box::pin(std::future::ready(()))
     }
 }
-
-impl std::error::Error for NoSlot {}
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::service_policy::{CREATOMATE_RATE_LIMIT, SUNO_RATE_LIMIT};
 
-    fn ok() -> impl FnMut() -> Result<(), Error> + Send {
-        || Ok(())
+    fn suno() -> RateLimitConfig {
+        RateLimitConfig::new(20, Duration::from_secs(10))
+    }
+
+    fn creatomate() -> RateLimitConfig {
+        RateLimitConfig::new(30, Duration::from_secs(10))
     }
 
     fn far() -> Instant {
@@ -293,28 +243,23 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn slots_are_evenly_spaced_in_arrival_order() {
-        let limiter = Arc::new(Limiter::new(Service::Suno, &SUNO_RATE_LIMIT));
+        let limiter = Arc::new(LocalRateLimiter::new("suno", &suno()).unwrap());
         let start = Instant::now();
         let mut tasks = Vec::new();
         for i in 0..5u64 {
             let limiter = limiter.clone();
             tasks.push(tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_micros(i)).await; // arrive in order
-                limiter.acquire(far(), &mut ok()).await.unwrap();
+                limiter.acquire(far()).await.unwrap();
                 (i, start.elapsed())
             }));
         }
-        let mut got = Vec::new();
-        for t in tasks {
-            got.push(t.await.unwrap());
-        }
-        let want: Vec<(u64, Duration)> = (0..5)
-            .map(|i| (i, Duration::from_millis(500 * i)))
-            .collect();
-        // The first goes at once (the sleep above rounds up to the first 1 ms tick).
-        for ((i, at), (_, expect)) in got.iter().zip(&want) {
+        for (i, t) in tasks.into_iter().enumerate() {
+            let (_, at) = t.await.unwrap();
+            let expect = Duration::from_millis(500 * i as u64);
+            // The first goes at once (the sleep above rounds up to the first 1 ms tick).
             assert!(
-                at.abs_diff(*expect) <= Duration::from_millis(1),
+                at.abs_diff(expect) <= Duration::from_millis(1),
                 "caller {i} at {at:?}, expected {expect:?}"
             );
         }
@@ -322,36 +267,34 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_slot_past_the_deadline_fails_at_once_naming_the_limit() {
-        let limiter = Limiter::new(Service::Creatomate, &CREATOMATE_RATE_LIMIT);
+        let limiter = LocalRateLimiter::new("creatomate", &creatomate()).unwrap();
         let deadline = Instant::now() + Duration::from_millis(100);
-        limiter.acquire(deadline, &mut ok()).await.unwrap();
+        limiter.acquire(deadline).await.unwrap();
         let start = Instant::now();
-        let err = limiter.acquire(deadline, &mut ok()).await.unwrap_err();
+        let err = limiter.acquire(deadline).await.unwrap_err();
         assert_eq!(start.elapsed(), Duration::ZERO, "no waiting for nothing");
-        assert_eq!(*err.kind(), ErrorKind::Throttled);
         assert_eq!(
             err.to_string(),
             "client-side rate limit for creatomate (30 requests per 10s): no slot before the \
              deadline, the next is in 333ms with 100ms left; not sent"
         );
-        assert!(err.is_retryable() && !err.is_permanent());
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_long_queue_is_refused_before_waiting() {
-        let limiter = Arc::new(Limiter::new(Service::Suno, &SUNO_RATE_LIMIT));
+        let limiter = Arc::new(LocalRateLimiter::new("suno", &suno()).unwrap());
         let mut tasks = Vec::new();
         for _ in 0..4 {
             let limiter = limiter.clone();
             tasks.push(tokio::spawn(async move {
-                limiter.acquire(far(), &mut ok()).await.unwrap();
+                limiter.acquire(far()).await.unwrap();
             }));
         }
         tokio::task::yield_now().await;
         // The first went at once; three wait: at least 1.5 s before our slot, 1 s left.
         let start = Instant::now();
         let err = limiter
-            .acquire(start + Duration::from_secs(1), &mut ok())
+            .acquire(start + Duration::from_secs(1))
             .await
             .unwrap_err();
         assert_eq!(start.elapsed(), Duration::ZERO);
@@ -367,47 +310,49 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_hold_delays_every_caller_and_disabled_limits_wait_for_nothing() {
-        let limiter = Limiter::new(Service::Creatomate, &CREATOMATE_RATE_LIMIT);
-        limiter.hold_for(Duration::from_secs(5));
-        limiter.hold_for(Duration::from_secs(1)); // shorter: changes nothing
+        let limiter = LocalRateLimiter::new("creatomate", &creatomate()).unwrap();
+        let now = Instant::now();
+        limiter.hold_until(now + Duration::from_secs(5)).await;
+        limiter.hold_until(now + Duration::from_secs(1)).await; // shorter: changes nothing
         let start = Instant::now();
-        limiter.acquire(far(), &mut ok()).await.unwrap();
+        limiter.acquire(far()).await.unwrap();
         assert_eq!(start.elapsed(), Duration::from_secs(5));
         let err = limiter
-            .acquire(Instant::now() + Duration::from_millis(200), &mut ok())
+            .acquire(Instant::now() + Duration::from_millis(200))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("the next is in 333ms"), "{err}");
 
-        let off = Limiter::new(
-            Service::Creatomate,
-            &RateLimitConfig {
-                enabled: false,
-                ..CREATOMATE_RATE_LIMIT
-            },
-        );
-        off.hold_for(Duration::from_secs(5));
+        let off = LocalRateLimiter::new("creatomate", &creatomate().with_enabled(false)).unwrap();
+        off.hold_until(Instant::now() + Duration::from_secs(5))
+            .await;
         let start = Instant::now();
         for _ in 0..100 {
-            off.acquire(start, &mut ok()).await.unwrap();
+            off.acquire(start).await.unwrap();
         }
         assert_eq!(start.elapsed(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn before_slot_can_refuse_the_call() {
-        let limiter = Limiter::new(Service::Suno, &SUNO_RATE_LIMIT);
-        let mut calls = 0;
-        let mut refuse = || {
-            calls += 1;
-            Err(Error::new(ErrorKind::Config, Class::Permanent, "no"))
-        };
-        let err = limiter.acquire(far(), &mut refuse).await.unwrap_err();
-        assert_eq!(*err.kind(), ErrorKind::Config);
-        assert_eq!(calls, 1);
-        // The refused call took no slot.
+    async fn a_dropped_wait_gives_up_its_place_without_taking_a_slot() {
+        let limiter = LocalRateLimiter::new("suno", &suno()).unwrap();
+        limiter.acquire(far()).await.unwrap(); // the first slot
+        // The next waits 500 ms; abandon it halfway.
+        let waiting = limiter.acquire(far());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(250), waiting)
+                .await
+                .is_err()
+        );
+        // The slot it would have taken is still there.
         let start = Instant::now();
-        limiter.acquire(far(), &mut ok()).await.unwrap();
-        assert_eq!(start.elapsed(), Duration::ZERO);
+        limiter.acquire(far()).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn an_invalid_config_is_refused() {
+        let err = LocalRateLimiter::new("suno", &suno().with_burst(0)).unwrap_err();
+        assert_eq!(err.field(), "burst");
     }
 }

@@ -1,126 +1,15 @@
 //! The protections shared by every call to one service: a retry budget, a circuit breaker and a
 //! client-side rate limit (`[services.<service>]` in `encore.toml`).
 
-use std::time::Duration;
-
-use encore_resilience::{CircuitBreakerConfig, PolicyError, RetryBudgetConfig, fmt_duration};
+use encore_resilience::PolicyError;
+use encore_resilience::breaker::CircuitBreakerConfig;
+use encore_resilience::budget::RetryBudgetConfig;
+use encore_resilience::rate_limit::RateLimitConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, Service};
-
-/// Default for [`Services::suno`]'s rate limit: sunoapi.org documents "20 requests every 10
-/// seconds" on `/generate`, and rejects more with a body code 405 or 430.
-pub const SUNO_RATE_LIMIT: RateLimitConfig = RateLimitConfig {
-    enabled: true,
-    requests: 20,
-    per: Duration::from_secs(10),
-    burst: DEFAULT_RATE_LIMIT_BURST,
-};
-/// Default for [`Services::creatomate`]'s rate limit: Creatomate documents 30 requests per 10 s
-/// per account, counting every request (polling included), and answers more with 429.
-pub const CREATOMATE_RATE_LIMIT: RateLimitConfig = RateLimitConfig {
-    enabled: true,
-    requests: 30,
-    per: Duration::from_secs(10),
-    burst: DEFAULT_RATE_LIMIT_BURST,
-};
-/// Default for [`Services::openai`]'s rate limit: **off**. OpenAI's limits depend on the
-/// account's tier and the model (from a few to thousands of requests per minute) and are
-/// advertised in `x-ratelimit-*` headers, so no number fits every key; each call still honours
-/// the `Retry-After` of a 429. Switching it on without other changes gives 500 per minute, the
-/// lowest paid tier's limit for `gpt-4o-mini`.
-pub const OPENAI_RATE_LIMIT: RateLimitConfig = RateLimitConfig {
-    enabled: false,
-    requests: 500,
-    per: Duration::from_secs(60),
-    burst: DEFAULT_RATE_LIMIT_BURST,
-};
-/// Default for [`RateLimitConfig::burst`]: 1, requests evenly spaced (`per / requests` apart).
-/// A larger burst lets that many go at once after a quiet spell, but then up to `burst - 1` more
-/// than `requests` can land in one window of `per`, which a server counting a sliding window
-/// (as Suno and Creatomate document) rejects.
-pub const DEFAULT_RATE_LIMIT_BURST: u32 = 1;
-
-/// The longest accepted [`RateLimitConfig::per`].
-const MAX_PER: Duration = Duration::from_secs(3600);
-
-/// A client-side rate limit for one service: at most `requests` per `per`, shared by every call
-/// to the service in the process, so that concurrent pipelines queue instead of earning 429s.
-///
-/// It is a GCRA (the [`governor`] crate): one request every `per / requests`, with up to `burst`
-/// at once. Each attempt (retries included) waits for its slot before it is sent, and that wait
-/// counts against the call's `deadline` but not its `attempt_timeout`. When the slot would come
-/// after the deadline, the call fails at once with [`ErrorKind::Throttled`](crate::ErrorKind)
-/// and nothing is sent. A 429 carrying `Retry-After` also holds every new request to the
-/// service until the instant the server named (at most the endpoint's `max_retry_after`).
-///
-/// What counts: every Creatomate request (its limit includes polling), every OpenAI request,
-/// and Suno's `generate` only (the documented limit covers `/generate`; status, timestamp and
-/// credit reads are not limited) — see [`Endpoint::counts_toward_rate_limit`](crate::Endpoint::counts_toward_rate_limit).
-///
-/// Every field is required when this type is deserialized on its own; [`Config`](crate::Config)
-/// layers partial tables over the service's defaults ([`SUNO_RATE_LIMIT`],
-/// [`CREATOMATE_RATE_LIMIT`], [`OPENAI_RATE_LIMIT`]).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitConfig {
-    /// Whether requests are limited at all (`false`: no waiting, and 429 hints hold nothing).
-    pub enabled: bool,
-    /// Requests allowed per `per` (at least 1).
-    pub requests: u32,
-    /// The window the quota is counted over (above 0, at most 1 h).
-    #[serde(with = "humantime_serde")]
-    pub per: Duration,
-    /// Requests that may go at once after a quiet spell (1 to `requests`).
-    pub burst: u32,
-}
-
-impl RateLimitConfig {
-    /// The time between two requests at the full rate: `per / requests`, rounded up to the
-    /// nanosecond so that `requests` intervals never add up to less than `per`.
-    pub fn interval(&self) -> Duration {
-        let nanos = self
-            .per
-            .as_nanos()
-            .div_ceil(u128::from(self.requests.max(1)));
-        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-    }
-
-    /// Checks the invariants, naming the offending field.
-    ///
-    /// # Errors
-    ///
-    /// A [`PolicyError`] when `requests` or `burst` is 0, `burst` exceeds `requests`, or `per`
-    /// is zero, longer than 1 h, or shorter than `requests` nanoseconds.
-    pub fn validate(&self) -> Result<(), PolicyError> {
-        if self.requests == 0 {
-            return Err(PolicyError::new(
-                "requests",
-                "must be at least 1".to_owned(),
-            ));
-        }
-        if self.per.is_zero() || self.per > MAX_PER || self.interval().is_zero() {
-            return Err(PolicyError::new(
-                "per",
-                format!(
-                    "{} must be above 0 and at most {}",
-                    fmt_duration(self.per),
-                    fmt_duration(MAX_PER)
-                ),
-            ));
-        }
-        if self.burst == 0 || self.burst > self.requests {
-            return Err(PolicyError::new(
-                "burst",
-                format!(
-                    "{} must be between 1 and requests ({})",
-                    self.burst, self.requests
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
+use super::error::ConfigError;
+use crate::defaults::{CREATOMATE_RATE_LIMIT, OPENAI_RATE_LIMIT, SUNO_RATE_LIMIT};
+use crate::endpoint::Service;
 
 /// The protections of one service, shared by every call to it in the process
 /// (`[services.openai]`, `[services.suno]`, `[services.creatomate]`).
@@ -133,14 +22,22 @@ impl RateLimitConfig {
 ///   until a probe succeeds. 429s and other rate limits count neither way; permanent errors
 ///   (400, 401, 404…) count as the service being up.
 /// - `rate_limit` ([`RateLimitConfig`]): the documented request quota, so concurrent calls
-///   queue instead of earning 429s.
+///   queue instead of earning 429s. Each attempt (retries included) waits for its slot before
+///   it is sent, and that wait counts against the call's `deadline` but not its
+///   `attempt_timeout`; when the slot would come after the deadline, the call fails at once
+///   ([`Error::is_throttled`](crate::Error::is_throttled)) and nothing is sent. A 429 carrying
+///   `Retry-After` also holds every new request to the service until the instant the server
+///   named (at most the endpoint's `max_retry_after`). What counts: every Creatomate request
+///   (its limit includes polling), every OpenAI request, and Suno's `generate` only — see
+///   [`Endpoint::counts_toward_rate_limit`](crate::Endpoint::counts_toward_rate_limit).
 ///
 /// Each can be switched off with its `enabled = false`. The global `retries = false` rollback
 /// switch makes one attempt per call (so the budget has nothing to limit), but leaves the
 /// breaker and the rate limit active: switch those off here.
 ///
-/// The first client built for a service on an [`Http`](crate::Http) handle creates the shared
-/// state from its config; later clients on the same handle share it (see [`Http`](crate::Http)).
+/// The shared state is built from these settings by
+/// [`Protections::from_config`](crate::Protections::from_config) and handed to an
+/// [`Http`](crate::Http) handle; every client built on that handle uses it.
 ///
 /// # Defaults
 ///
@@ -281,10 +178,14 @@ impl Services {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use encore_resilience::fmt_duration;
+
     use super::*;
     use crate::config::Config;
 
-    const ALL: [Service; 3] = [Service::OpenAi, Service::Suno, Service::Creatomate];
+    const ALL: [Service; 3] = Service::ALL;
 
     /// Renders one cell of the Defaults table from a service's policy.
     type Cell<'a> = &'a dyn Fn(&ServicePolicy) -> String;
@@ -339,7 +240,7 @@ mod tests {
             services.get(service).validate(service).unwrap();
             assert_eq!(*services.get(service), ServicePolicy::default_for(service));
         }
-        let doc = include_str!("service_policy.rs");
+        let doc = include_str!("services.rs");
         for row in rows(&services) {
             assert!(
                 doc.lines().any(|l| l.starts_with(&row)),
@@ -371,58 +272,6 @@ mod tests {
         let p = ServicePolicy::default_for(Service::Suno).without_protections();
         assert!(!p.budget.enabled && !p.breaker.enabled && !p.rate_limit.enabled);
         p.validate(Service::Suno).unwrap();
-    }
-
-    #[test]
-    fn rate_limit_validation_names_the_field() {
-        let base = SUNO_RATE_LIMIT;
-        for (config, field) in [
-            (
-                RateLimitConfig {
-                    requests: 0,
-                    ..base.clone()
-                },
-                "requests",
-            ),
-            (
-                RateLimitConfig {
-                    per: Duration::ZERO,
-                    ..base.clone()
-                },
-                "per",
-            ),
-            (
-                RateLimitConfig {
-                    per: Duration::from_secs(7200),
-                    ..base.clone()
-                },
-                "per",
-            ),
-            (
-                RateLimitConfig {
-                    burst: 0,
-                    ..base.clone()
-                },
-                "burst",
-            ),
-            (
-                RateLimitConfig {
-                    burst: 21,
-                    ..base.clone()
-                },
-                "burst",
-            ),
-        ] {
-            let err = config.validate().unwrap_err();
-            assert_eq!(err.field(), field, "{err}");
-        }
-        // Disabled limits are still checked: switching one on must not reveal a bad value.
-        let off = RateLimitConfig {
-            enabled: false,
-            requests: 0,
-            ..base
-        };
-        assert!(off.validate().is_err());
     }
 
     #[test]
