@@ -98,7 +98,7 @@ mod tests {
         ]);
         let rows: Vec<&str> = table.lines().collect();
         assert_eq!(rows[0], "call                   attempts  outcome     time");
-        assert_eq!(rows[1], "suno.generate                 2  ok          1.0s");
+        assert_eq!(rows[1], "suno.generate                 2  ok            1s");
         assert_eq!(rows[2], "suno.status                   1  ok         250ms");
         assert_eq!(rows[3], "suno.status                   3  failed    1m 15s");
         let report = Report {
