@@ -51,12 +51,9 @@ fn a_template_element_that_does_not_exist_is_refused_before_anything_is_billed()
     assert_eq!(doc["ledger"]["total_requests"], 1, "{doc:#}");
 }
 
-/// The same through the environment, as issue 11 states it. `ENCORE_PIPELINE__*` variables
-/// are not read by this version's settings loader (figment hands the key to the filter before
-/// lowercasing it, so `strip_prefix("pipeline.")` never matches); the clients' loader on the
-/// request-path branch reads them.
+/// The same through the environment, as issue 11 states it (`ENCORE_PIPELINE__*` variables are
+/// read by the clients' loader, with `[pipeline]` registered as a section).
 #[test]
-#[ignore = "ENCORE_PIPELINE__* variables are ignored by crates/encore-cli/src/settings.rs until the request-path loader lands"]
 fn a_template_element_from_the_environment_is_refused_before_anything_is_billed() {
     let doc = json_output(
         encore()
