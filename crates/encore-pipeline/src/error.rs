@@ -8,7 +8,7 @@ use crate::job::{JournalError, StepName};
 use crate::{InputError, PipelineConfigError, Stage};
 
 /// How a failure should be handled by whoever ran the pipeline (the CLI maps these to exit codes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureClass {
     /// Something is wrong with the request, account or job itself; running again will not help.
@@ -23,6 +23,19 @@ pub enum FailureClass {
     /// The run was stopped on request (Ctrl-C, shutdown) at a safe point; its steps are stored
     /// and it can be resumed.
     Interrupted,
+}
+
+impl FailureClass {
+    /// `permanent`, `gave_up`, `bad_input`, `outcome_unknown` or `interrupted` (as serialized).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Permanent => "permanent",
+            FailureClass::GaveUp => "gave_up",
+            FailureClass::BadInput => "bad_input",
+            FailureClass::OutcomeUnknown => "outcome_unknown",
+            FailureClass::Interrupted => "interrupted",
+        }
+    }
 }
 
 /// A failed pipeline run.
@@ -176,6 +189,35 @@ impl PipelineError {
             PipelineError::OutcomeUnknown { step, .. }
             | PipelineError::Interrupted { step }
             | PipelineError::Journal { step, .. } => Some(step.stage()),
+        }
+    }
+
+    /// A stable, machine-readable name for the failure (`song.insufficient_credits`,
+    /// `video.render_failed`, `call.gave_up`, …), for API answers and stored job errors.
+    pub fn code(&self) -> String {
+        match self {
+            PipelineError::Input(_) => "input.invalid".into(),
+            PipelineError::Config(_) => "config.invalid".into(),
+            PipelineError::Call(e) => {
+                let endpoint = e.endpoint().map_or("call", |e| e.name());
+                let what = match self.class() {
+                    FailureClass::OutcomeUnknown => "outcome_unknown",
+                    FailureClass::BadInput => "refused",
+                    FailureClass::Permanent => "permanent",
+                    FailureClass::GaveUp | FailureClass::Interrupted => "gave_up",
+                };
+                format!("{endpoint}.{what}")
+            }
+            PipelineError::SongFailed { .. } => "song.failed".into(),
+            PipelineError::NoTrack { .. } => "song.no_track".into(),
+            PipelineError::RenderFailed { .. } => "video.render_failed".into(),
+            PipelineError::TemplateElements { .. } => "video.template_elements".into(),
+            PipelineError::InsufficientCredits { .. } => "song.insufficient_credits".into(),
+            PipelineError::StillPending { stage, .. } => format!("{stage}.still_pending"),
+            PipelineError::NotVisible { stage, .. } => format!("{stage}.not_visible"),
+            PipelineError::OutcomeUnknown { step, .. } => format!("{step}.outcome_unknown"),
+            PipelineError::Interrupted { .. } => "interrupted".into(),
+            PipelineError::Journal { .. } => "journal.unavailable".into(),
         }
     }
 

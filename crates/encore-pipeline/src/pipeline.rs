@@ -101,14 +101,14 @@ type Sink = Arc<dyn Fn(&Event) + Send + Sync>;
 
 #[derive(Default)]
 struct Shared {
-    sink: RwLock<Option<Sink>>,
+    sinks: RwLock<Vec<Sink>>,
     calls: Mutex<Vec<CallRecord>>,
 }
 
 impl Shared {
     fn emit(&self, event: &Event) {
-        let sink = self.sink.read().expect("event sink lock").clone();
-        if let Some(sink) = sink {
+        let sinks = self.sinks.read().expect("event sink lock").clone();
+        for sink in sinks {
             sink(event);
         }
     }
@@ -193,9 +193,13 @@ impl Pipeline {
         }
     }
 
-    /// Sends every [`Event`] to `sink` (replacing any earlier one).
+    /// Sends every [`Event`] to `sink` too (after the sinks given before).
     pub fn on_event(self, sink: impl Fn(&Event) + Send + Sync + 'static) -> Self {
-        *self.shared.sink.write().expect("event sink lock") = Some(Arc::new(sink));
+        self.shared
+            .sinks
+            .write()
+            .expect("event sink lock")
+            .push(Arc::new(sink));
         self
     }
 

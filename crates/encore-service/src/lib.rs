@@ -1,0 +1,13 @@
+//! encore as a service (`shared/design/service.md`): the job runner that `encore run` and
+//! every `encore serve` worker share, on top of the durable job store.
+//!
+//! A job is a pipeline run persisted in [`encore_store`]: its steps are journaled as they
+//! happen, so a crash, a Ctrl-C or a lost answer never throws away what was paid for. The
+//! [`runner`] runs one job under a lease and stores how it ended.
+#![warn(missing_docs)]
+
+mod input;
+pub mod runner;
+
+pub use input::JobInput;
+pub use runner::{Ended, Finished, JobRun, run_job};
