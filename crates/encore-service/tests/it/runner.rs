@@ -39,7 +39,7 @@ fn pipeline(sim: &RunningSim) -> Pipeline {
         suno: ApiKey::new("suno-runner-test").unwrap(),
         creatomate: ApiKey::new("creatomate-runner-test").unwrap(),
     };
-    Pipeline::new(&Http::shared(&config), &config, keys, settings)
+    Pipeline::new(&Http::for_config(&config).unwrap(), &config, keys, settings)
 }
 
 fn input() -> serde_json::Value {
@@ -83,16 +83,33 @@ async fn a_job_runs_to_success_with_its_steps_events_and_result_stored() {
     })
     .await
     .unwrap();
-    assert_eq!(finished.ended, Ended::Succeeded, "{:?}", finished.report.error);
+    assert_eq!(
+        finished.ended,
+        Ended::Succeeded,
+        "{:?}",
+        finished.report.error
+    );
     let detail = store.get_job(job.id).await.unwrap();
     assert_eq!(detail.job.status, JobStatus::Succeeded);
-    assert!(detail.job.lease.is_none() || !detail.job.is_leased_at(encore_pipeline::job::now_millis()));
+    assert!(
+        detail.job.lease.is_none() || !detail.job.is_leased_at(encore_pipeline::job::now_millis())
+    );
     let result = detail.job.result.unwrap();
-    assert!(result["video_url"].as_str().unwrap().contains("/renders/"), "{result}");
-    assert!(result["audio_url"].as_str().unwrap().contains("/audio/"), "{result}");
+    assert!(
+        result["video_url"].as_str().unwrap().contains("/renders/"),
+        "{result}"
+    );
+    assert!(
+        result["audio_url"].as_str().unwrap().contains("/audio/"),
+        "{result}"
+    );
     assert!(!result["lyrics"]["title"].as_str().unwrap().is_empty());
     assert_eq!(detail.steps.len(), StepName::ALL.len());
-    assert!(detail.steps.iter().all(|s| s.state == StepState::Done), "{:?}", detail.steps);
+    assert!(
+        detail.steps.iter().all(|s| s.state == StepState::Done),
+        "{:?}",
+        detail.steps
+    );
     let events = store.events_after(job.id, 0, 1000).await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert!(kinds.contains(&"stage_started"), "{kinds:?}");
@@ -138,7 +155,11 @@ async fn a_lost_answer_makes_the_job_need_attention_and_names_the_resolution() {
         "{}",
         attention.resolution
     );
-    let submit = detail.steps.iter().find(|s| s.name == StepName::SongSubmit).unwrap();
+    let submit = detail
+        .steps
+        .iter()
+        .find(|s| s.name == StepName::SongSubmit)
+        .unwrap();
     assert_eq!(submit.state, StepState::Unknown);
     assert_eq!(sim.ledger().jobs_of(JobKind::SunoTask).count(), 1);
     sim.shutdown().await;
@@ -185,7 +206,12 @@ async fn a_stop_requeues_the_job_and_a_cancel_cancels_it() {
             assert_eq!(finished.ended, Ended::Cancelled);
             assert_eq!(status, JobStatus::Cancelled);
         } else {
-            assert_eq!(finished.ended, Ended::Interrupted, "{:?}", finished.report.error);
+            assert_eq!(
+                finished.ended,
+                Ended::Interrupted,
+                "{:?}",
+                finished.report.error
+            );
             assert_eq!(status, JobStatus::Queued);
         }
     }
