@@ -30,6 +30,9 @@ pub struct NewCallback {
     pub kind: String,
     /// Its body, as parsed (size-limited by the receiver).
     pub payload: Option<Value>,
+    /// Whether a free read from the provider confirmed what it claims. Only a verified
+    /// callback moves a job that needs attention back to the queue.
+    pub verified: bool,
 }
 
 /// A recorded callback.
@@ -69,7 +72,7 @@ pub struct CallbackReceipt {
 /// Takes the job row's lock first, as every writer of a job does, and finds whether it exists.
 const LOCK_JOB: &str = "UPDATE jobs SET updated_at = updated_at WHERE id = $1 RETURNING status";
 const INSERT_CALLBACK: &str = "INSERT INTO callbacks (id, job_id, step, external_id, kind, \
-     payload, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     payload, received_at, verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
      ON CONFLICT (job_id, step, external_id, kind) DO NOTHING RETURNING id";
 const SELECT_DUPLICATE: &str = "SELECT id FROM callbacks \
      WHERE job_id = $1 AND step = $2 AND external_id = $3 AND kind = $4";
@@ -90,10 +93,13 @@ const MARK_VERIFIED: &str =
 const MARK_CONSUMED: &str =
     "UPDATE callbacks SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL";
 const CALLBACK_EXISTS: &str = "SELECT id FROM callbacks WHERE id = $1";
+const RECEIVED_AFTER: &str = "SELECT id, job_id, step, external_id, kind, payload, received_at, \
+     verified_at, consumed_at FROM callbacks WHERE received_at > $1 \
+     ORDER BY received_at, id LIMIT $2";
 
 impl Store {
-    /// Records a received callback and, when its job needs attention because this step is
-    /// unknown, queues the job again. Idempotent: the same (job, step, external id, kind)
+    /// Records a received callback and, when it is verified and its job needs attention
+    /// because this step is unknown, queues the job again. Idempotent: the same (job, step, external id, kind)
     /// again is a duplicate and changes nothing more.
     ///
     /// # Errors
@@ -121,6 +127,7 @@ impl Store {
                 .bind(&callback.kind)
                 .bind(payload.as_deref())
                 .bind(now)
+                .bind(callback.verified.then_some(now))
                 .fetch_optional(&mut *tx)
                 .await?;
             let (id, duplicate) = if inserted.is_some() {
@@ -135,12 +142,23 @@ impl Store {
                     .await?;
                 (parse_name(&first, "callback id", &"a callback")?, true)
             };
-            let requeued_seq: Option<i64> = sqlx::query_scalar(REQUEUE)
-                .bind(&job)
-                .bind(callback.step.as_str())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
+            if duplicate && callback.verified {
+                sqlx::query(MARK_VERIFIED)
+                    .bind(id.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let requeued_seq: Option<i64> = if callback.verified {
+                sqlx::query_scalar(REQUEUE)
+                    .bind(&job)
+                    .bind(callback.step.as_str())
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            } else {
+                None
+            };
             let requeued = requeued_seq.is_some();
             if !duplicate || requeued {
                 let seq: i64 = match requeued_seq {
@@ -195,6 +213,28 @@ impl Store {
         }
         .await);
         outcome.map_err(|f| self.fail("reading callbacks", f))
+    }
+
+    /// Callbacks received after `after` (any job's, oldest first, at most `limit`): how a
+    /// worker learns of callbacks that another worker received for a job it runs.
+    pub async fn callbacks_received_after(
+        &self,
+        after: Millis,
+        limit: i64,
+    ) -> Result<Vec<Callback>, Error> {
+        let outcome: Result<Vec<Callback>, Fail> = on_backend!(self, |pool| async {
+            let rows = sqlx::query(RECEIVED_AFTER)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            Ok(rows
+                .iter()
+                .map(callback_from_row)
+                .collect::<Result<Vec<_>, Error>>()?)
+        }
+        .await);
+        outcome.map_err(|f| self.fail("reading recent callbacks", f))
     }
 
     /// Marks a callback as verified by a free read from the provider. `false` when it was

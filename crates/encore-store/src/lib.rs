@@ -82,6 +82,7 @@ mod quota;
 mod resolve;
 mod row;
 mod schema;
+mod settings;
 mod store;
 mod target;
 mod worker_lock;

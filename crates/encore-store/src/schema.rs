@@ -29,11 +29,18 @@ pub(crate) struct EmbeddedMigration {
 }
 
 /// Every migration, in order. A test checks this list against the `migrations/` directory.
-pub(crate) const MIGRATIONS: &[EmbeddedMigration] = &[EmbeddedMigration {
-    version: 1,
-    description: "jobs",
-    sql: include_str!("../migrations/0001_jobs.sql"),
-}];
+pub(crate) const MIGRATIONS: &[EmbeddedMigration] = &[
+    EmbeddedMigration {
+        version: 1,
+        description: "jobs",
+        sql: include_str!("../migrations/0001_jobs.sql"),
+    },
+    EmbeddedMigration {
+        version: 2,
+        description: "settings",
+        sql: include_str!("../migrations/0002_settings.sql"),
+    },
+];
 
 fn migrations() -> Vec<Migration> {
     MIGRATIONS

@@ -234,10 +234,23 @@ async fn callbacks_inbox(db: &TestDb) {
         external_id: "suno-task-3".to_owned(),
         kind: "complete".to_owned(),
         payload: Some(json!({"code": 200, "data": {"callbackType": "complete"}})),
+        verified: false,
     };
     let fence = store.get_job(id).await.unwrap().job.fence;
+    // Not verified by a free read (yet): recorded, and nothing moves.
+    let unverified = store.record_callback(&callback).await.unwrap();
+    assert!(!unverified.duplicate && !unverified.requeued);
+    let job = store.get_job(id).await.unwrap().job;
+    assert_eq!(job.status, JobStatus::NeedsAttention);
+    assert_eq!(job.fence, fence);
+    // The same callback, verified: the job goes back to the queue.
+    let callback = NewCallback {
+        verified: true,
+        ..callback
+    };
     let first = store.record_callback(&callback).await.unwrap();
-    assert!(!first.duplicate && first.requeued);
+    assert!(first.duplicate && first.requeued);
+    assert_eq!(first.id, unverified.id);
     let job = store.get_job(id).await.unwrap().job;
     assert_eq!(job.status, JobStatus::Queued);
     assert_eq!(job.fence, fence + 1);
@@ -275,8 +288,8 @@ async fn callbacks_inbox(db: &TestDb) {
     );
     assert_eq!(inbox[0].payload, callback.payload);
     assert_eq!(inbox[0].external_id, "suno-task-3");
-    assert!(inbox[0].verified_at.is_none());
-    assert!(store.mark_callback_verified(first.id).await.unwrap());
+    assert!(inbox[0].verified_at.is_some());
+    assert!(inbox[1].verified_at.is_some());
     assert!(!store.mark_callback_verified(first.id).await.unwrap());
     lease
         .finish(StepName::SongSubmit, Some("suno-task-3"), &json!({}))
@@ -339,4 +352,75 @@ async fn callbacks_inbox(db: &TestDb) {
     assert_eq!((new, requeued), (1, 1));
 }
 
-on_both_backends!(adopt_and_resubmit, resolving_under_leases, callbacks_inbox);
+/// A shared setting keeps its first value, also when several writers race; workers can follow
+/// the callbacks any of them received.
+async fn settings_and_recent_callbacks(db: &TestDb) {
+    let store = db.open().await;
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .setting_or_insert("callback_secret", &format!("secret-{i}"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.push(task.await.unwrap());
+    }
+    seen.dedup();
+    assert_eq!(seen.len(), 1, "one value for everyone: {seen:?}");
+    assert_eq!(
+        store
+            .setting_or_insert("callback_secret", "later")
+            .await
+            .unwrap(),
+        seen[0]
+    );
+
+    let before = encore_pipeline::job::now_millis() - 1;
+    let id = unknown_song(&store).await;
+    for (external_id, kind) in [("t-1", "text"), ("t-1", "first")] {
+        store
+            .record_callback(&NewCallback {
+                job_id: id,
+                step: StepName::SongSubmit,
+                external_id: external_id.to_owned(),
+                kind: kind.to_owned(),
+                payload: None,
+                verified: false,
+            })
+            .await
+            .unwrap();
+    }
+    let recent = store.callbacks_received_after(before, 10).await.unwrap();
+    assert_eq!(
+        recent.iter().map(|c| c.kind.as_str()).collect::<Vec<_>>(),
+        ["text", "first"]
+    );
+    assert_eq!(
+        store
+            .callbacks_received_after(before, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let last = recent[1].received_at;
+    assert!(
+        store
+            .callbacks_received_after(last, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+on_both_backends!(
+    adopt_and_resubmit,
+    resolving_under_leases,
+    callbacks_inbox,
+    settings_and_recent_callbacks
+);
