@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{config, demo, lyrics, run, sim, song, video};
+use crate::commands::{config, demo, lyrics, run, serve, sim, song, video};
 
 /// encore: describe a business, get a music video (OpenAI lyrics → Suno song → Creatomate video),
 /// with every call bounded, retried where safe, and reported.
@@ -21,6 +21,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run the whole pipeline against the real services (keys from the environment).
     Run(run::RunArgs),
+    /// Serve the pipeline as an HTTP service: jobs API, provider callbacks, a worker.
+    Serve(serve::ServeArgs),
     /// Serve the simulator of the three APIs on loopback until interrupted.
     Sim(sim::SimArgs),
     /// Show or check the effective configuration.

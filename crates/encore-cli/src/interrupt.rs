@@ -28,3 +28,45 @@ pub async fn ctrl_c_from_now() -> Pin<Box<dyn Future<Output = ()> + Send>> {
         }),
     }
 }
+
+/// SIGTERM or Ctrl-C (SIGINT), listened for from now on: the first asks for a graceful stop,
+/// the second for an immediate one.
+pub struct Terminate {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl std::fmt::Debug for Terminate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Terminate")
+    }
+}
+
+/// Starts listening for SIGTERM and SIGINT.
+pub fn terminate_from_now() -> Result<Terminate, CliError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind| {
+        signal(kind).map_err(|e| {
+            CliError::permanent(anyhow::Error::new(e).context("cannot listen for signals"))
+        })
+    };
+    Ok(Terminate {
+        terminate: listen(SignalKind::terminate())?,
+        interrupt: listen(SignalKind::interrupt())?,
+    })
+}
+
+impl Terminate {
+    /// The first signal.
+    pub async fn first(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
+
+    /// The next signal after the first.
+    pub async fn second(mut self) {
+        self.first().await;
+    }
+}

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use encore_clients::Config;
 use encore_clients::config::Loader;
 use encore_pipeline::PipelineConfig;
+use encore_service::server::ServeConfig;
 
 /// The configuration of one `encore` invocation.
 #[derive(Debug, Clone)]
@@ -16,6 +17,8 @@ pub struct Settings {
     pub clients: Config,
     /// The pipeline's settings (`[pipeline]`).
     pub pipeline: PipelineConfig,
+    /// `encore serve`'s settings (`[serve]`).
+    pub serve: ServeConfig,
     /// The file that was read, if any.
     #[allow(dead_code)]
     pub file: Option<PathBuf>,
@@ -23,16 +26,25 @@ pub struct Settings {
 
 /// The top-level table of the pipeline's settings.
 const PIPELINE: &str = "pipeline";
+/// The top-level table of `encore serve`'s settings.
+const SERVE: &str = "serve";
 
 /// Loads the configuration from `path` (or `./encore.toml` when it exists) and the environment,
 /// and validates it.
 pub fn load(path: Option<&Path>) -> Result<Settings, Box<dyn std::error::Error + Send + Sync>> {
-    let loaded = Loader::new().file(path).section(PIPELINE).load()?;
+    let loaded = Loader::new()
+        .file(path)
+        .section(PIPELINE)
+        .section(SERVE)
+        .load()?;
     let pipeline: PipelineConfig = loaded.section(PIPELINE)?;
     pipeline.validate()?;
+    let serve: ServeConfig = loaded.section(SERVE)?;
+    serve.validate()?;
     Ok(Settings {
         file: loaded.file().map(Path::to_path_buf),
         clients: loaded.into_config(),
         pipeline,
+        serve,
     })
 }

@@ -35,3 +35,4 @@ pub use input::{BusinessInput, InputError, Language};
 pub use job::{JobStatus, Journal, JournalError, MemoryJournal, StepName, StepRecord, StepState};
 pub use lyrics::Lyrics;
 pub use pipeline::{Keys, Pipeline, Report, Song, Video, VideoInput};
+pub use steps::render_metadata;

@@ -68,6 +68,9 @@ pub(crate) struct Steps<'p, 'c> {
     pipeline: &'p Pipeline,
     ctx: JobContext<'c>,
     records: BTreeMap<StepName, StepRecord>,
+    /// Billed steps whose provider job was created (or adopted) in this run: their waits know
+    /// it has only just started.
+    fresh: Vec<StepName>,
 }
 
 impl<'p, 'c> Steps<'p, 'c> {
@@ -90,6 +93,7 @@ impl<'p, 'c> Steps<'p, 'c> {
             pipeline,
             ctx,
             records,
+            fresh: Vec::new(),
         })
     }
 
@@ -433,6 +437,7 @@ impl<'p, 'c> Steps<'p, 'c> {
             Ok(id) => {
                 self.finish(step, Some(&id), &Value::Object(serde_json::Map::new()))
                     .await?;
+                self.fresh.push(step);
                 Ok(id)
             }
             Err(e) if e.may_have_run() => {
@@ -530,48 +535,15 @@ impl<'p, 'c> Steps<'p, 'c> {
         }
     }
 
-    /// Whether `id` is the task or render this job's `step` created, by a free read: Suno's task
-    /// carries the `callBackUrl` it was created with, a render the `metadata` it was sent.
-    /// `None` when the read failed for a reason that may pass.
     async fn verify(&self, step: StepName, id: &str, address: &CallbackAddress) -> Option<bool> {
-        let read = match step {
-            StepName::SongSubmit => self.pipeline.suno.task_status(id).await.map(|task| {
-                task.params()
-                    .and_then(|p| {
-                        p.get("callBackUrl")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned)
-                    })
-                    .is_some_and(|url| url == address.url)
-            }),
-            _ => self
-                .pipeline
-                .creatomate
-                .render_status(id)
-                .await
-                .map(|render| render.metadata.as_deref() == Some(self.metadata().as_str())),
-        };
-        match read {
-            Ok(ours) => Some(ours),
-            // A job created moments ago may not be readable yet: look again until the window
-            // ends (a callback can arrive before the read catches up).
-            Err(e) if is_not_found(&e) => None,
-            Err(e) if e.is_permanent() => Some(false),
-            Err(e) => {
-                tracing::debug!(step = %step, id = %id, error = %e, "callback not verified yet");
-                None
-            }
-        }
+        self.pipeline
+            .verify_callback(self.ctx.job_id, step, id, address)
+            .await
     }
 
-    /// The metadata a render of this job carries: names the job, so a webhook (and an operator)
-    /// can tell which job a render belongs to.
+    /// The metadata a render of this job carries.
     fn metadata(&self) -> String {
-        format!(
-            "encore job={} step={}",
-            self.ctx.job_id,
-            StepName::VideoSubmit
-        )
+        render_metadata(self.ctx.job_id)
     }
 
     // ---- song ---------------------------------------------------------------------------
@@ -850,6 +822,20 @@ impl<'p, 'c> Steps<'p, 'c> {
             policy.max_interval = policy.max_interval.max(slow);
         }
         let deadline = Instant::now() + policy.deadline;
+        // With callbacks, a job created moments ago is not looked at before its callback or the
+        // first fallback interval: its status is known (just started), and reads cost quota.
+        if let Some(callbacks) = callbacks
+            && self.fresh.contains(&job.callbacks_for)
+        {
+            let arrival = callbacks.arrival(job.callbacks_for);
+            tokio::select! {
+                () = arrival => {}
+                () = tokio::time::sleep(policy.interval) => {}
+                () = self.ctx.stop.stopped() => {
+                    return Err(PipelineError::Interrupted { step: job.callbacks_for.next_wait() });
+                }
+            }
+        }
         let grace = self.pipeline.settings().not_found_grace;
         let visible_by = Instant::now() + grace;
         let last = Mutex::new(job.seen.to_owned());
@@ -1064,7 +1050,52 @@ pub(crate) fn element_names(template: &Template) -> Vec<String> {
     out
 }
 
+/// The metadata a render of job `job_id` carries: names the job, so that a webhook (and an
+/// operator) can tell which job a render belongs to, and a free read can verify it.
+pub fn render_metadata(job_id: &str) -> String {
+    format!("encore job={job_id} step={}", StepName::VideoSubmit)
+}
+
 impl Pipeline {
+    /// Whether `id` is the task or render that `step` (a billed step) of job `job_id` created,
+    /// by a free read from the provider: Suno's task carries the `callBackUrl` it was created
+    /// with (`address`), a render the metadata it was sent ([`render_metadata`]). `None` when
+    /// the read failed for a reason that may pass (including "not found" for a job created
+    /// moments ago, which a callback can outrun).
+    pub async fn verify_callback(
+        &self,
+        job_id: &str,
+        step: StepName,
+        id: &str,
+        address: &CallbackAddress,
+    ) -> Option<bool> {
+        let read =
+            match step {
+                StepName::SongSubmit => self.suno.task_status(id).await.map(|task| {
+                    task.params()
+                        .and_then(|p| {
+                            p.get("callBackUrl")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned)
+                        })
+                        .is_some_and(|url| url == address.url)
+                }),
+                StepName::VideoSubmit => self.creatomate.render_status(id).await.map(|render| {
+                    render.metadata.as_deref() == Some(render_metadata(job_id).as_str())
+                }),
+                _ => return Some(false),
+            };
+        match read {
+            Ok(ours) => Some(ours),
+            Err(e) if is_not_found(&e) => None,
+            Err(e) if e.is_permanent() => Some(false),
+            Err(e) => {
+                tracing::debug!(step = %step, id = %id, error = %e, "callback not verified yet");
+                None
+            }
+        }
+    }
+
     /// Checks that `template` has every element the configuration names.
     fn check_elements(&self, template: &Template) -> Result<TemplateChecked, PipelineError> {
         let s = self.settings();

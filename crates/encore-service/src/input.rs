@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(business.name, "Haneul");
 /// assert!(serde_json::from_str::<JobInput>(r#"{"business": "x", "name": "y", "colour": 1}"#).is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobInput {
     /// What the business is and does.

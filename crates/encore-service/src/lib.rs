@@ -8,6 +8,7 @@
 
 mod input;
 pub mod runner;
+pub mod server;
 
 pub use input::JobInput;
 pub use runner::{Ended, Finished, JobRun, run_job};

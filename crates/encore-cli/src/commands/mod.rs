@@ -5,6 +5,7 @@ pub mod config;
 pub mod demo;
 pub mod lyrics;
 pub mod run;
+pub mod serve;
 pub mod sim;
 pub mod song;
 mod stage;
@@ -19,6 +20,7 @@ pub async fn dispatch(command: Command) -> Result<(), CliError> {
         // The pipeline futures are large (tens of KiB); keep them on the heap.
         Command::Demo(args) => Box::pin(demo::run(args)).await,
         Command::Run(args) => Box::pin(run::run(args)).await,
+        Command::Serve(args) => Box::pin(serve::run(args)).await,
         Command::Sim(args) => sim::run(args).await,
         Command::Config { action } => config::run(action),
         Command::Lyrics(args) => Box::pin(lyrics::run(args)).await,
