@@ -1,0 +1,304 @@
+//! Hostile input on every route: bodies, headers, path parameters and callback payloads. No
+//! panic, no 5xx for a client's mistake, no state change from a forged callback, no secret in
+//! any answer.
+
+use std::time::Duration;
+
+use encore_sim::JobKind;
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, TestRunner};
+use serde_json::{Value, json};
+
+use super::server::{Options, TOKEN, job_body, service};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_token_guards_v1_but_not_hooks_or_health() {
+    let service = service(Options {
+        token: true,
+        ..Options::default()
+    })
+    .await;
+    let get = |auth: Option<&str>| {
+        let mut r = service.request(reqwest::Method::GET, "/v1/jobs");
+        if let Some(auth) = auth {
+            r = r.header("authorization", auth);
+        }
+        r.send()
+    };
+    let missing: Value = get(None).await.unwrap().json().await.unwrap();
+    assert_eq!(missing["error"]["code"], "auth.required");
+    let wrong = get(Some("Bearer not-the-token")).await.unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let wrong: Value = wrong.json().await.unwrap();
+    assert_eq!(wrong["error"]["code"], "auth.invalid");
+    assert_eq!(
+        get(Some(&format!("Basic {TOKEN}")))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        get(Some(&format!("Bearer {TOKEN}")))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let events = service
+        .request(
+            reqwest::Method::GET,
+            "/v1/jobs/01a22f59-adb9-74b6-8a43-15aa5fe70e02/events",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status().as_u16(), 401);
+    for open in ["/healthz", "/readyz", "/openapi.json"] {
+        let r = service
+            .request(reqwest::Method::GET, open)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{open}");
+    }
+    // Hooks carry their own credential (the URL's token): no bearer token needed, and a wrong
+    // URL token is an unknown address.
+    let hook = service
+        .request(
+            reqwest::Method::POST,
+            "/hooks/suno/01a22f59-adb9-74b6-8a43-15aa5fe70e02/00",
+        )
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hook.status().as_u16(), 404);
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_malformed_oversized_and_stray_callbacks_change_nothing() {
+    let service = service(Options {
+        scenario: "[routes.\"suno.generate\"]\nsequence = [\"reset_after_processing\"]\n",
+        sim_callbacks: false,
+        reconcile_window: Duration::from_millis(600),
+        ..Options::default()
+    })
+    .await;
+    let (_, created) = service.submit(&job_body(), None).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let job = service
+        .wait_for(&id, &["needs_attention", "succeeded", "failed"])
+        .await;
+    assert_eq!(job["status"], "needs_attention", "{job:#}");
+    let before = service.job(&id).await;
+    let task = service.billed(JobKind::SunoTask)[0].clone();
+    let post = |path: String, body: Vec<u8>| {
+        service
+            .request(reqwest::Method::POST, &path)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let suno_body = |task: &str| {
+        serde_json::to_vec(&json!({"code": 200, "msg": "ok", "data": {"callbackType": "complete", "task_id": task}}))
+            .unwrap()
+    };
+    // A forged token for this job: an unknown address.
+    let forged = post(
+        format!("/hooks/suno/{id}/{}", "0".repeat(32)),
+        suno_body(&task),
+    )
+    .await
+    .unwrap();
+    assert_eq!(forged.status().as_u16(), 404);
+    // Another step's token (the render's) does not open Suno's hook.
+    let secret_from_steps = before["steps"][6]["external_id"].clone();
+    assert!(secret_from_steps.is_null());
+    // Malformed bodies.
+    let token = suno_token(&service, &id).await;
+    for body in [&b"not json"[..], b"{}", br#"{"data":{"task_id":""}}"#] {
+        let r = post(format!("/hooks/suno/{id}/{token}"), body.to_vec())
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+    }
+    // Oversized.
+    let huge = vec![b' '; 70 * 1024];
+    let r = post(format!("/hooks/suno/{id}/{token}"), huge)
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    // A well-formed callback naming a task that is not this job's (another key's task): the
+    // provider refutes it, nothing moves.
+    let stray = post(
+        format!("/hooks/suno/{id}/{token}"),
+        suno_body("no-such-task"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(stray.status().as_u16(), 422 | 200),
+        "{}",
+        stray.status()
+    );
+    let after = service.job(&id).await;
+    assert_eq!(after["status"], "needs_attention");
+    assert_eq!(after["steps"], before["steps"]);
+    // The real callback, twice: adopted once, the job succeeds with one task.
+    for _ in 0..2 {
+        let ok = post(format!("/hooks/suno/{id}/{token}"), suno_body(&task))
+            .await
+            .unwrap();
+        assert_eq!(ok.status().as_u16(), 200);
+    }
+    let job = service.wait_for(&id, &["succeeded", "failed"]).await;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    assert_eq!(service.billed(JobKind::SunoTask), [task]);
+    service.stop().await;
+}
+
+/// The Suno callback token of a job, as the job sent it (the task's `callBackUrl`).
+async fn suno_token(service: &super::server::Service, id: &str) -> String {
+    let ledger = service.sim.ledger();
+    let task = ledger.jobs_of(JobKind::SunoTask).next().unwrap().id.clone();
+    let url = format!(
+        "{}/api/v1/generate/record-info?taskId={task}",
+        service.sim.base_url()
+    );
+    let record: Value = reqwest::Client::new()
+        .get(url)
+        .bearer_auth("suno-serve-test")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let param: Value = serde_json::from_str(record["data"]["param"].as_str().unwrap()).unwrap();
+    let callback = param["callBackUrl"].as_str().unwrap();
+    assert!(callback.contains(id), "{callback}");
+    callback.rsplit('/').next().unwrap().to_owned()
+}
+
+/// A request a client might send by mistake or malice.
+#[derive(Debug, Clone)]
+struct Hostile {
+    method: reqwest::Method,
+    path: String,
+    body: Vec<u8>,
+    headers: Vec<(String, String)>,
+}
+
+fn hostile() -> impl Strategy<Value = Hostile> {
+    let job = "01a22f59-adb9-74b6-8a43-15aa5fe70e02";
+    let path = prop_oneof![
+        Just("/v1/jobs".to_owned()),
+        Just(format!("/v1/jobs/{job}")),
+        Just(format!("/v1/jobs/{job}/cancel")),
+        Just(format!("/v1/jobs/{job}/resolve")),
+        Just(format!("/hooks/suno/{job}/{}", "a".repeat(32))),
+        Just(format!("/hooks/creatomate/{job}/zz")),
+        "[a-z0-9%._~-]{0,40}".prop_map(|s| format!("/v1/jobs/{s}")),
+        "[a-z0-9%._~-]{0,40}".prop_map(|s| format!("/v1/jobs?status={s}&limit={s}")),
+        "[a-z0-9%._~-]{0,40}".prop_map(|s| format!("/hooks/suno/{s}/{s}")),
+        "[a-z0-9/%._~-]{0,60}".prop_map(|s| format!("/{s}")),
+    ];
+    let body = prop_oneof![
+        Just(b"{\"business\":\"x\",\"name\":\"y\"}".to_vec()),
+        Just(b"{\"business\":\"\",\"name\":\"y\",\"lang\":\"fr\"}".to_vec()),
+        Just(b"{\"adopt\":\"t\",\"resubmit\":true}".to_vec()),
+        Just(b"{\"code\":200,\"data\":{\"task_id\":\"t\"}}".to_vec()),
+        Just(b"[1,2,3]".to_vec()),
+        Just(b"null".to_vec()),
+        proptest::collection::vec(any::<u8>(), 0..300),
+        any::<String>().prop_map(String::into_bytes),
+    ];
+    let method = prop_oneof![
+        Just(reqwest::Method::GET),
+        Just(reqwest::Method::POST),
+        Just(reqwest::Method::PUT),
+        Just(reqwest::Method::DELETE),
+    ];
+    let header = (
+        prop_oneof![
+            Just("idempotency-key".to_owned()),
+            Just("authorization".to_owned()),
+            Just("content-type".to_owned()),
+            Just("last-event-id".to_owned()),
+            Just("x-forwarded-for".to_owned()),
+        ],
+        "[ -~]{0,300}",
+    );
+    (method, path, body, proptest::collection::vec(header, 0..3)).prop_map(
+        |(method, path, body, headers)| Hostile {
+            method,
+            path,
+            body,
+            headers,
+        },
+    )
+}
+
+#[test]
+fn hostile_requests_get_clear_answers_and_change_nothing() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let service = runtime.block_on(service(Options {
+        token: false,
+        ..Options::default()
+    }));
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 150,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(&hostile(), |request| {
+            runtime.block_on(async {
+                let mut r = service.request(request.method.clone(), &request.path);
+                for (name, value) in &request.headers {
+                    r = r.header(name, value);
+                }
+                // A stream stays open: read its head only.
+                let response = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    r.body(request.body.clone()).send(),
+                )
+                .await
+                .expect("answered")
+                .expect("a response");
+                let status = response.status().as_u16();
+                prop_assert!(status < 500 || status == 503, "{status} for {request:?}");
+                let text = tokio::time::timeout(Duration::from_millis(300), response.text())
+                    .await
+                    .unwrap_or(Ok(String::new()))
+                    .unwrap_or_default();
+                prop_assert!(!text.contains(TOKEN));
+                prop_assert!(!text.contains("serve-test"), "a key leaked: {text}");
+                if status >= 400 && status != 405 && !text.is_empty() {
+                    let body: Value = serde_json::from_str(&text).map_err(|e| {
+                        TestCaseError::fail(format!("not JSON ({e}): {text} for {request:?}"))
+                    })?;
+                    prop_assert!(body["error"]["code"].is_string(), "{text}");
+                }
+                Ok(())
+            })
+        })
+        .unwrap();
+    // Still alive, and no billed job was started by garbage: only a valid submission could.
+    runtime.block_on(async {
+        let health = service
+            .request(reqwest::Method::GET, "/healthz")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status().as_u16(), 200);
+        service.stop().await;
+    });
+}
