@@ -18,7 +18,6 @@ pub struct Service {
     pub server: Option<RunningServer>,
     pub base: String,
     pub client: reqwest::Client,
-    pub store: Store,
     _dir: tempfile::TempDir,
 }
 
@@ -85,7 +84,7 @@ pub async fn service(options: Options) -> Service {
     let server = server::start(
         listener,
         ServerParts {
-            store: store.clone(),
+            store,
             config: serve,
             http: Http::for_config(&config).unwrap(),
             clients: config,
@@ -105,7 +104,6 @@ pub async fn service(options: Options) -> Service {
         server: Some(server),
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
-        store,
         _dir: dir,
     }
 }
