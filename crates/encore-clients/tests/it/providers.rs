@@ -301,9 +301,11 @@ async fn finished_track(c: &Clients) -> (String, Track) {
 
 #[tokio::test]
 async fn timestamped_lyrics_in_every_shape_over_loopback() {
-    // Per the simulator's documented shapes: which words (by index) come without times, and
-    // whether the visualisation fields are sent.
-    let shapes: [(&str, fn(usize) -> bool, bool); 5] = [
+    /// Which words (by index) of a shape come without times.
+    type Untimed = fn(usize) -> bool;
+    // Per the simulator's documented shapes: which words come without times, and whether the
+    // visualisation fields are sent.
+    let shapes: [(&str, Untimed, bool); 5] = [
         ("normal", |_| false, true),
         ("null_timings", |i| i % 4 == 3, true),
         ("missing_timings", |i| i % 4 == 3, true),
