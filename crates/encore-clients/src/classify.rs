@@ -11,6 +11,7 @@
 //! | 408 | transient | the server gave up waiting for the request, so it did not process it |
 //! | 429 | transient (honouring `Retry-After` / `retry-after-ms`) | a rate limit rejects before processing |
 //! | 5xx | may have run (honouring `Retry-After`) | the server may have done the work before failing |
+//! | 404 | permanent (kind `NotFound`) | the same read is answered the same way; whether to look again later is the caller's call |
 //! | other 4xx | permanent | the same request will be refused again |
 //! | `x-should-retry: false` | permanent | the server says so |
 //! | `x-should-retry: true` | transient for 4xx, may have run for 5xx | the server asks for a retry, but a 5xx may still have done the work |
@@ -65,6 +66,9 @@ pub(crate) fn status_kind(status: StatusCode) -> ErrorKind {
     match status.as_u16() {
         401 | 403 => ErrorKind::Unauthorized,
         429 => ErrorKind::RateLimited,
+        // Its own kind so that callers can tell "no such job" from "bad request"
+        // (`Error::is_not_found`); still permanent by `status_class`.
+        404 => ErrorKind::NotFound,
         400..=499 if status != StatusCode::REQUEST_TIMEOUT && status != StatusCode::CONFLICT => {
             ErrorKind::InvalidRequest
         }
@@ -180,8 +184,9 @@ mod tests {
             status_kind(StatusCode::TOO_MANY_REQUESTS),
             ErrorKind::RateLimited
         );
+        assert_eq!(status_kind(StatusCode::NOT_FOUND), ErrorKind::NotFound);
         assert_eq!(
-            status_kind(StatusCode::NOT_FOUND),
+            status_kind(StatusCode::UNPROCESSABLE_ENTITY),
             ErrorKind::InvalidRequest
         );
         assert_eq!(

@@ -21,6 +21,17 @@ pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 /// Default for [`OpenAiConfig::model`](crate::config::OpenAiConfig::model): a small, cheap model
 /// that supports structured outputs.
 pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o-mini";
+/// Default for [`OpenAiConfig::max_output_tokens`](crate::config::OpenAiConfig::max_output_tokens):
+/// 8192, sized for the largest answer Suno can use. Its custom mode takes at most 5000
+/// characters of lyrics, 1000 of style and 100 of title (V4_5 and newer; sunoapi.org
+/// `generate-music`), about 6,100 characters of JSON; even at one token per character (Hangul
+/// is rarely cheaper) that is ~6,300 tokens, and the rest leaves room for a reasoning model's
+/// reasoning tokens, which count toward the same ceiling (openai-openapi `CreateResponse`).
+/// Without a ceiling a runaway answer is billed up to the model's own output limit.
+pub const DEFAULT_OPENAI_MAX_OUTPUT_TOKENS: u32 = 8192;
+/// The smallest `max_output_tokens` the Responses API accepts (it refuses lower values with
+/// `integer_below_min_value`).
+pub const MIN_OPENAI_MAX_OUTPUT_TOKENS: u32 = 16;
 /// Default for [`SunoConfig::base_url`](crate::config::SunoConfig::base_url) (sunoapi.org; every
 /// path lives under `/api/v1`).
 pub const DEFAULT_SUNO_BASE_URL: &str = "https://api.sunoapi.org/api/v1";

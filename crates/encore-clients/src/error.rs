@@ -37,8 +37,14 @@ pub enum ErrorKind {
     InsufficientCredits,
     /// The API key was refused (401, 403).
     Unauthorized,
-    /// The request was refused as invalid (400, 404, 413, 422, …); sending it again cannot help.
+    /// The request was refused as invalid (400, 413, 422, …); sending it again cannot help.
     InvalidRequest,
+    /// The provider does not know what was asked for: HTTP 404 from any service, Suno's body
+    /// code 404, and Suno's "task not found" answers to a task read (see
+    /// [`Error::is_not_found`]). Permanent for the call: the same read a moment later gets the
+    /// same answer from a store that has not caught up, so whether to look again later (a job
+    /// created moments ago) is the caller's decision, not the retry loop's.
+    NotFound,
     /// The response could not be decoded.
     Decode,
     /// The model refused to answer (OpenAI `refusal` content).
@@ -75,6 +81,7 @@ impl ErrorKind {
             ErrorKind::InsufficientCredits => "insufficient_credits",
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::NotFound => "not_found",
             ErrorKind::Decode => "decode",
             ErrorKind::Refusal => "refusal",
             ErrorKind::Incomplete => "incomplete",
@@ -389,6 +396,28 @@ impl Error {
             Some(status) => std::borrow::Cow::Owned(status.as_u16().to_string()),
             None => std::borrow::Cow::Borrowed(self.inner.kind.as_str()),
         }
+    }
+
+    /// Whether the provider answered that it does not know what was asked for
+    /// ([`ErrorKind::NotFound`]):
+    ///
+    /// - HTTP 404, from any service (Creatomate's answer for an unknown render or template);
+    /// - Suno's envelope code 404, as HTTP 200 or mirrored into the status;
+    /// - Suno's envelope code 400 on `record-info`, whose one parameter is the task id (checked
+    ///   non-empty before sending, so "invalid parameters" can only be about the id: an unknown
+    ///   task), and on `get-timestamped-lyrics` when the message says "not found" (there a 400
+    ///   also means "the audio is not ready yet" or "audioId does not belong to this task").
+    ///
+    /// sunoapi.org documents no "unknown task" answer (`shared/reference/apis.md` 6: what
+    /// `record-info` answers for an unknown or just-created task is unconfirmed); 400 and 404
+    /// are the two its code table allows. A not-found answer is permanent for the call — one
+    /// attempt, no retry budget spent, and it counts as the service being up for its circuit
+    /// breaker — because the server answered. A job created moments ago may not be readable
+    /// yet; looking again later is the caller's decision (the pipeline's `not_found_grace`).
+    /// Refusals by encore's own protections (circuit open, no rate-limit slot) are never "not
+    /// found": nothing was asked.
+    pub fn is_not_found(&self) -> bool {
+        self.inner.kind == ErrorKind::NotFound
     }
 
     /// Whether the same request can never succeed (bad input, bad key, no credits, a refusal).

@@ -24,6 +24,12 @@
 //!   switch to turn retries off.
 //! - **Never pay twice**: a billed call (Suno generate, Creatomate render) is not replayed after
 //!   a failure that may have created the job; the error says so ([`Error::may_have_run`]).
+//! - Answers the providers really give are read for what they mean: a job that is "not found"
+//!   is one permanent attempt that counts as the service being up ([`Error::is_not_found`]; the
+//!   caller decides whether to look again), Suno words without times keep the rest of the
+//!   timestamped lyrics, the older docs' `FAILED` ends a task, and an OpenAI answer that is
+//!   HTTP 200 but refused, failed or cut off says which (the request asks for `store: false`
+//!   and a bounded `max_output_tokens`).
 //! - API keys ([`ApiKey`]) are only ever sent in a header; they never appear in logs, errors or
 //!   `Debug` output.
 //!

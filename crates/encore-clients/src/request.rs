@@ -93,7 +93,7 @@ impl Call {
 /// | transient | retry (after the server's wait, if it named one) | failure; rate limited when it is a rate limit or names a wait |
 /// | may have run, replayed (reads; billed with `retry_ambiguous`) | retry (likewise) | failure; rate limited when it names a wait |
 /// | may have run, billed | stop: the job may exist | failure (the service still failed); rate limited when it names a wait |
-/// | permanent | stop | success: the service answered |
+/// | permanent (a "not found" included) | stop | success: the service answered |
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct EndpointRules {
     /// Whether "may have run" failures are replayed: always for reads, for billed endpoints
@@ -763,6 +763,14 @@ mod tests {
             (
                 read,
                 e(ErrorKind::Unauthorized, Class::Permanent),
+                Decision::Stop,
+                Outcome::Success,
+            ),
+            // A job not visible yet: one attempt, and the service is up (waiting for it is the
+            // caller's decision, not a reason to fail fast).
+            (
+                read,
+                e(ErrorKind::NotFound, Class::Permanent),
                 Decision::Stop,
                 Outcome::Success,
             ),

@@ -90,6 +90,32 @@ pub(crate) fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D:
     Ok(opt_i64(d)?.and_then(|n| u64::try_from(n).ok()))
 }
 
+/// An optional bool: `true`/`false` (or those words as a string); anything else — missing,
+/// `null`, a number, an object — is `None` rather than a failed answer.
+pub(crate) fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Bool(b) => Some(b),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// An optional list of numbers (numeric strings accepted): `None` when missing, `null`, not a
+/// list, or holding anything that is not a number — a field worth having only whole.
+pub(crate) fn opt_f64_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<f64>>, D::Error> {
+    let Value::Array(items) = Value::deserialize(d)? else {
+        return Ok(None);
+    };
+    Ok(items
+        .into_iter()
+        .map(|item| match item {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+        .collect())
+}
+
 /// A bool that may be `null` or missing (then `false`).
 pub(crate) fn bool_or_false<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(Option::<bool>::deserialize(d)?.unwrap_or_default())
@@ -142,6 +168,38 @@ mod tests {
                 other => other.to_string(),
             };
             assert_eq!(direct, via_value, "{text}");
+        }
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Optional {
+        #[serde(default, deserialize_with = "super::opt_bool")]
+        b: Option<bool>,
+        #[serde(default, deserialize_with = "super::opt_f64_list")]
+        l: Option<Vec<f64>>,
+    }
+
+    #[test]
+    fn optional_fields_never_fail_the_answer() {
+        for (text, b, l) in [
+            (
+                r#"{"b":true,"l":[0,1,0.5]}"#,
+                Some(true),
+                Some(vec![0.0, 1.0, 0.5]),
+            ),
+            (
+                r#"{"b":"false","l":["0.25"]}"#,
+                Some(false),
+                Some(vec![0.25]),
+            ),
+            ("{}", None, None),
+            (r#"{"b":null,"l":null}"#, None, None),
+            (r#"{"b":1,"l":"0,1"}"#, None, None),
+            (r#"{"b":{},"l":[0,null,1]}"#, None, None),
+            (r#"{"l":[]}"#, None, Some(vec![])),
+        ] {
+            let o: Optional = serde_json::from_str(text).unwrap();
+            assert_eq!(o, Optional { b, l }, "{text}");
         }
     }
 

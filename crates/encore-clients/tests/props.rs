@@ -476,7 +476,8 @@ fn shaped(api: Api) -> BoxedStrategy<Value> {
                 3 => select(&[200_i64, 400, 401, 404, 405, 408, 409, 413, 429, 430, 451, 455, 500, 501, 503, 531][..]),
                 1 => any::<i64>(),
             ],
-            leaf(),
+            word(&["Invalid parameters", "Invalid parameters: task not found", "Task Not Found",
+                   "The audio is not ready yet, please try again later"]),
             leaf(),
         )
             .prop_map(|(code, msg, data)| json!({"code": code, "msg": msg, "data": data}))
@@ -708,6 +709,7 @@ fn http_kind(status: StatusCode) -> ErrorKind {
     match status.as_u16() {
         401 | 403 => ErrorKind::Unauthorized,
         429 => ErrorKind::RateLimited,
+        404 => ErrorKind::NotFound,
         408 | 409 => ErrorKind::Status { status },
         400..=499 => ErrorKind::InvalidRequest,
         _ => ErrorKind::Status { status },
@@ -767,6 +769,23 @@ fn suno_body(body: &[u8]) -> SunoBody {
     }
 }
 
+/// Whether a Suno envelope code 400 means "no such task": always on a status read (its one
+/// parameter is the task id), on timestamped lyrics only when its `msg` says "not found".
+fn unknown_task(call: Call, body: &[u8]) -> bool {
+    match call {
+        Call::SunoStatus => true,
+        // The client keeps a `msg` that is not a string as its JSON text.
+        Call::SunoTimestamps => serde_json::from_slice::<Value>(body).is_ok_and(|v| {
+            let msg = match &v["msg"] {
+                Value::String(m) => m.clone(),
+                other => other.to_string(),
+            };
+            msg.to_lowercase().contains("not found")
+        }),
+        _ => false,
+    }
+}
+
 /// What the module tables of `openai`, `suno` and `creatomate` say an error answer is: the
 /// allowed classes and, where the table fixes it, the kind. `None`: no rule to check.
 fn expected(call: Call, answer: &Answer) -> Option<(BTreeSet<Class>, Option<ErrorKind>)> {
@@ -799,7 +818,11 @@ fn expected(call: Call, answer: &Answer) -> Option<(BTreeSet<Class>, Option<Erro
                     455 => one(Class::Transient, None),
                     429 => one(Class::Permanent, Some(ErrorKind::InsufficientCredits)),
                     401 => one(Class::Permanent, Some(ErrorKind::Unauthorized)),
-                    400 | 404 | 413 => one(Class::Permanent, Some(ErrorKind::InvalidRequest)),
+                    404 => one(Class::Permanent, Some(ErrorKind::NotFound)),
+                    400 if unknown_task(call, &answer.body) => {
+                        one(Class::Permanent, Some(ErrorKind::NotFound))
+                    }
+                    400 | 413 => one(Class::Permanent, Some(ErrorKind::InvalidRequest)),
                     500..=599 => one(Class::MayHaveRun, None),
                     _ => one(http_class(as_status, headers), Some(http_kind(as_status))),
                 }

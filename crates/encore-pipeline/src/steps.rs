@@ -634,7 +634,9 @@ impl<'p, 'c> Steps<'p, 'c> {
                         // Suno could not deliver a callback, possibly before the audio existed:
                         // the song may still come, so only audio ends the wait.
                         TaskStatus::CallbackException => record.has_audio(),
-                        other => other.is_terminal() || is_old_failed(other),
+                        // Failures (the older docs' `FAILED` included) end the wait with
+                        // Suno's message; unknown statuses do not.
+                        other => other.is_terminal(),
                     };
                     (record.status.as_str().to_owned(), done)
                 },
@@ -960,24 +962,15 @@ impl StepName {
     }
 }
 
-/// A Suno aligned word with the times worth using. The client decodes a missing `startS`/`endS`
-/// as 0 (and a null one not at all: the whole answer fails to decode), so a word Suno marks as
-/// not aligned (`success: false`) at 0–0 s has no time; a real word at 0–0 s would be invisible
-/// anyway. `captions` also refuses non-finite, negative and reversed times.
+/// A Suno aligned word as `captions` takes it: the client reads a missing, `null` or
+/// non-numeric `startS`/`endS` as `None` (never as 0), and `captions` itself refuses
+/// non-finite, negative and reversed times.
 fn timed_word(w: &AlignedWord) -> TimedWord<'_> {
-    let unaligned = !w.success && w.start_s == 0.0 && w.end_s == 0.0;
     TimedWord {
         word: &w.word,
-        start: (!unaligned).then_some(w.start_s),
-        end: (!unaligned).then_some(w.end_s),
+        start: w.start_s,
+        end: w.end_s,
     }
-}
-
-/// `FAILED`, the failure status of sunoapi.org's older quickstart (the current docs list
-/// `CREATE_TASK_FAILED`, `GENERATE_AUDIO_FAILED` and `SENSITIVE_WORD_ERROR` instead). The client
-/// keeps it as an unknown status, which would otherwise be polled until the deadline.
-fn is_old_failed(status: &TaskStatus) -> bool {
-    matches!(status, TaskStatus::Other(s) if s == "FAILED")
 }
 
 /// The first track with its final audio, or why the task gave none.
@@ -992,7 +985,7 @@ fn chosen_track(task_id: &str, record: &TaskRecord) -> Result<Track, PipelineErr
             status: record.status.as_str().to_owned(),
         });
     }
-    if record.status.is_failure() || is_old_failed(&record.status) {
+    if record.status.is_failure() {
         return Err(PipelineError::SongFailed {
             task_id: task_id.to_owned(),
             status: record.status.as_str().to_owned(),

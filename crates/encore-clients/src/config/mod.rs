@@ -21,7 +21,8 @@ pub use services::{ServicePolicy, Services};
 
 use crate::defaults::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_CREATOMATE_BASE_URL, DEFAULT_OPENAI_BASE_URL,
-    DEFAULT_OPENAI_MODEL, DEFAULT_SUNO_BASE_URL, DEFAULT_SUNO_CALLBACK_URL, DEFAULT_SUNO_MODEL,
+    DEFAULT_OPENAI_MAX_OUTPUT_TOKENS, DEFAULT_OPENAI_MODEL, DEFAULT_SUNO_BASE_URL,
+    DEFAULT_SUNO_CALLBACK_URL, DEFAULT_SUNO_MODEL, MIN_OPENAI_MAX_OUTPUT_TOKENS,
 };
 use crate::endpoint::{Endpoint, Service};
 use encore_resilience::RetryPolicy;
@@ -63,6 +64,10 @@ pub struct OpenAiConfig {
     pub base_url: String,
     /// The model for structured lyrics.
     pub model: String,
+    /// The ceiling on output tokens of one response, reasoning tokens included, sent as
+    /// `max_output_tokens` (at least 16, the API's minimum). An answer that outgrows it ends
+    /// `incomplete` and is not retried: raise it rather than pay again for the same cut-off.
+    pub max_output_tokens: u32,
 }
 
 impl Default for OpenAiConfig {
@@ -70,6 +75,7 @@ impl Default for OpenAiConfig {
         OpenAiConfig {
             base_url: DEFAULT_OPENAI_BASE_URL.to_owned(),
             model: DEFAULT_OPENAI_MODEL.to_owned(),
+            max_output_tokens: DEFAULT_OPENAI_MAX_OUTPUT_TOKENS,
         }
     }
 }
@@ -130,6 +136,7 @@ impl Default for CreatomateConfig {
 /// | `http.connect_timeout` | `10s` | bound on establishing a connection |
 /// | `openai.base_url` | `https://api.openai.com/v1` | |
 /// | `openai.model` | `gpt-4o-mini` | |
+/// | `openai.max_output_tokens` | `8192` | ceiling on one response's output tokens, reasoning included (≥ 16): room for Suno's longest lyrics, style and title |
 /// | `suno.base_url` | `https://api.sunoapi.org/api/v1` | |
 /// | `suno.model` | `V4_5` | used when a request leaves `model` empty |
 /// | `suno.callback_url` | `https://callback.invalid/encore/suno` | encore polls; `.invalid` never resolves |
@@ -225,9 +232,9 @@ impl Default for Config {
 
 impl Config {
     /// Checks every value: base URLs are `http(s)` URLs without credentials, query or fragment;
-    /// models are not empty; `http.connect_timeout` is positive; every endpoint's policy passes
-    /// [`RetryPolicy::validate`]; every service's budget, breaker and rate limit pass
-    /// [`ServicePolicy::validate`].
+    /// models are not empty; `openai.max_output_tokens` is at least 16; `http.connect_timeout`
+    /// is positive; every endpoint's policy passes [`RetryPolicy::validate`]; every service's
+    /// budget, breaker and rate limit pass [`ServicePolicy::validate`].
     ///
     /// # Errors
     ///
@@ -243,6 +250,16 @@ impl Config {
         check_url("suno.base_url", &self.suno.base_url)?;
         check_url("suno.callback_url", &self.suno.callback_url)?;
         check_url("creatomate.base_url", &self.creatomate.base_url)?;
+        if self.openai.max_output_tokens < MIN_OPENAI_MAX_OUTPUT_TOKENS {
+            return Err(ConfigError::new(
+                "openai.max_output_tokens",
+                format!(
+                    "{} is below {MIN_OPENAI_MAX_OUTPUT_TOKENS}, the smallest value the Responses \
+                     API accepts",
+                    self.openai.max_output_tokens
+                ),
+            ));
+        }
         for (key, value) in [
             ("openai.model", &self.openai.model),
             ("suno.model", &self.suno.model),
@@ -424,6 +441,10 @@ mod tests {
             ),
             format!("| `openai.base_url` | `{}` |", config.openai.base_url),
             format!("| `openai.model` | `{}` |", config.openai.model),
+            format!(
+                "| `openai.max_output_tokens` | `{}` |",
+                config.openai.max_output_tokens
+            ),
             format!("| `suno.base_url` | `{}` |", config.suno.base_url),
             format!("| `suno.model` | `{}` |", config.suno.model),
             format!("| `suno.callback_url` | `{}` |", config.suno.callback_url),
@@ -541,6 +562,18 @@ mod tests {
                 "creatomate.base_url",
             ),
             ("[openai]\nmodel = \"\"", "openai.model"),
+            (
+                "[openai]\nmax_output_tokens = 15",
+                "openai.max_output_tokens",
+            ),
+            (
+                "[openai]\nmax_output_tokens = -1",
+                "openai.max_output_tokens",
+            ),
+            (
+                "[openai]\nmax_output_tokens = \"lots\"",
+                "openai.max_output_tokens",
+            ),
             ("retries = \"maybe\"", "retries"),
         ] {
             let err = Config::from_toml_str(toml).unwrap_err();

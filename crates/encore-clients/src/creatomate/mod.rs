@@ -140,7 +140,8 @@ struct ErrorBody {
 /// | 408 | Status | transient | the request was not received in time, so not processed |
 /// | 5xx | Status | may have run | a render may have been queued; reads replay, render does not |
 /// | 401, 403 | Unauthorized | permanent | |
-/// | other 4xx (400 `hint`, 404, …) | InvalidRequest | permanent | |
+/// | 404 | NotFound | permanent | an unknown render or template; a render created a moment ago that is not readable yet is the caller's to wait for (Creatomate documents neither way: `shared/reference/apis.md` 5.2) |
+/// | other 4xx (400 `hint`, 422, …) | InvalidRequest | permanent | |
 ///
 /// `x-should-retry` overrides as for every service (see [`crate::classify`]), except that a 402
 /// stays permanent. The message is the body's `hint`, or the start of a non-JSON body.
@@ -234,11 +235,17 @@ mod tests {
             *err(401, &[], r#"{"hint":"bad key"}"#).kind(),
             ErrorKind::Unauthorized
         );
-        for s in [400, 404, 422] {
+        for s in [400, 422] {
             let e = err(s, &[], r#"{"hint":"The template was not found"}"#);
             assert_eq!(*e.kind(), ErrorKind::InvalidRequest, "{s}");
             assert_eq!(e.class(), Class::Permanent, "{s}");
         }
+        // An unknown render or template: permanent, and its own kind.
+        let e = err(404, &[], r#"{"hint":"The render was not found."}"#);
+        assert_eq!(*e.kind(), ErrorKind::NotFound);
+        assert_eq!(e.class(), Class::Permanent);
+        assert!(e.is_not_found() && e.is_permanent());
+        assert_eq!(e.detail(), "http 404 Not Found: The render was not found.");
         let e = err(503, &[("x-should-retry", "false")], "");
         assert_eq!(e.class(), Class::Permanent);
     }

@@ -45,6 +45,7 @@ use crate::transport::{Http, RawResponse};
 pub struct OpenAiClient {
     core: ServiceClient,
     model: Arc<str>,
+    max_output_tokens: u32,
 }
 
 impl fmt::Debug for OpenAiClient {
@@ -52,6 +53,7 @@ impl fmt::Debug for OpenAiClient {
         f.debug_struct("OpenAiClient")
             .field("core", &self.core)
             .field("model", &self.model)
+            .field("max_output_tokens", &self.max_output_tokens)
             .finish()
     }
 }
@@ -62,6 +64,7 @@ impl OpenAiClient {
         OpenAiClient {
             core: ServiceClient::new(http, Service::OpenAi, config, key),
             model: Arc::from(config.openai.model.as_str()),
+            max_output_tokens: config.openai.max_output_tokens,
         }
     }
 
@@ -73,14 +76,18 @@ impl OpenAiClient {
 
     /// Asks for a `T`: `instructions` (system-level; may be empty) and `input` (the user's
     /// text) are sent with `T`'s strict JSON Schema as `text.format` under `schema_name`
-    /// (`[A-Za-z0-9_-]{1,64}`), and the answer's `output_text` is parsed into `T`.
+    /// (`[A-Za-z0-9_-]{1,64}`), and the answer's `output_text` is parsed into `T`. The request
+    /// says `store: false` (nothing is kept server-side) and carries `openai.max_output_tokens`.
     ///
     /// # Errors
     ///
-    /// Besides transport and status errors: [`ErrorKind::Refusal`], [`ErrorKind::Incomplete`]
-    /// (e.g. `max_output_tokens`), [`ErrorKind::ResponseFailed`], [`ErrorKind::Decode`] when
-    /// there is no `output_text` or it does not fit `T`, and [`ErrorKind::Config`] (before any
-    /// request) when `T`'s schema cannot be expressed in strict mode or the name is invalid.
+    /// Besides transport and status errors: [`ErrorKind::Refusal`] (permanent), [`ErrorKind::Incomplete`] (permanent; the error
+    /// names the reason, `max_output_tokens` or `content_filter`),
+    /// [`ErrorKind::ResponseFailed`] (`server_error` may have run and is replayed as the
+    /// endpoint's `retry_ambiguous` says; other codes are permanent), [`ErrorKind::Decode`]
+    /// when there is no `output_text` or it does not fit `T`, and [`ErrorKind::Config`] (before
+    /// any request) when `T`'s schema cannot be expressed in strict mode or the name is
+    /// invalid.
     pub async fn structured<T>(
         &self,
         instructions: &str,
@@ -118,6 +125,8 @@ impl OpenAiClient {
                     strict: true,
                 },
             },
+            store: false,
+            max_output_tokens: self.max_output_tokens,
         };
         let call = Call::post_json(endpoint, self.core.url("/responses", None), &body)
             .map_err(|e| self.core.early(e))?;
@@ -156,14 +165,21 @@ fn check_schema_name(name: &str) -> Result<(), Error> {
 /// | 409 | Status | transient | OpenAI's lock timeout; the SDK retries it |
 /// | 5xx | Status | may have run | tokens may have been billed; replayed by default (`retry_ambiguous`) |
 /// | 401, 403 | Unauthorized | permanent | |
+/// | 404 | NotFound | permanent | e.g. an unknown model |
 /// | other 4xx | InvalidRequest | permanent | |
 /// | `x-should-retry: true/false` | as told | as told | the server's word (never for quota or size) |
 /// | 2xx, body not a response object | Decode | may have run | processed, answer garbled |
-/// | `status: failed`, `server_error` / `rate_limit_exceeded` | ResponseFailed | may have run | a new call may succeed; it bills again |
-/// | `status: failed`, other codes | ResponseFailed | permanent | input or policy problem |
-/// | `status: incomplete` (or any status but completed) | Incomplete | permanent | same parameters, same cut-off |
+/// | `status: failed`, `server_error` / `rate_limit_exceeded` | ResponseFailed | may have run | a new call may succeed; it bills again, so the endpoint's `retry_ambiguous` decides (on by default) |
+/// | `status: failed`, other codes (`invalid_prompt`, …) | ResponseFailed | permanent | input or policy problem |
+/// | `status: incomplete`, `max_output_tokens` | Incomplete | permanent | same ceiling, same cut-off: the error names `openai.max_output_tokens` |
+/// | `status: incomplete`, `content_filter` | Incomplete | permanent | the same input is filtered again |
+/// | any other status but completed | Incomplete | permanent | not an answer (encore never asks for `background`) |
 /// | a `refusal` part | Refusal | permanent | the model declines this input |
+/// | a `reasoning` item (or any other item) before the message | — | ok | reasoning models answer so: the text is read from every `message` item, never `output[0]` |
 /// | no `output_text` | Decode | may have run | |
+///
+/// The `status` is checked before the text: an `incomplete` answer carries cut-off JSON
+/// (openai-python's `output_text` docs; `shared/reference/apis.md` 3.2).
 pub(crate) fn classify(raw: &RawResponse) -> Result<String, Error> {
     if !raw.status.is_success() {
         return Err(status_error(raw));
@@ -211,7 +227,19 @@ pub(crate) fn classify(raw: &RawResponse) -> Result<String, Error> {
                 .incomplete_details
                 .as_ref()
                 .and_then(|d| d.reason.clone());
-            let detail = match (other, &reason) {
+            let detail = match (other, reason.as_deref()) {
+                ("incomplete", Some("max_output_tokens")) => format!(
+                    "the response is incomplete (max_output_tokens): the answer did not fit in \
+                     {} output tokens; raise openai.max_output_tokens",
+                    response
+                        .max_output_tokens
+                        .map_or_else(|| "the allowed".to_owned(), |n| n.to_string())
+                ),
+                ("incomplete", Some("content_filter")) => {
+                    "the response is incomplete (content_filter): OpenAI's content filter \
+                     stopped the answer"
+                        .to_owned()
+                }
                 ("incomplete", Some(r)) => format!("the response is incomplete ({r})"),
                 ("incomplete", None) => "the response is incomplete".to_owned(),
                 (s, _) => format!("the response is {s}, not completed"),
@@ -452,7 +480,31 @@ mod tests {
         let e = classify(&ok(incomplete)).unwrap_err();
         assert_eq!(*e.kind(), ErrorKind::Incomplete);
         assert_eq!(e.class(), Class::Permanent);
-        assert_eq!(e.detail(), "the response is incomplete (max_output_tokens)");
+        assert_eq!(
+            e.detail(),
+            "the response is incomplete (max_output_tokens): the answer did not fit in the \
+             allowed output tokens; raise openai.max_output_tokens"
+        );
+        assert_eq!(e.api_code(), Some("max_output_tokens"));
+        let filtered = json!({"status": "incomplete", "incomplete_details": {"reason": "content_filter"},
+            "max_output_tokens": 512, "output": []});
+        let e = classify(&ok(filtered)).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.class()),
+            (&ErrorKind::Incomplete, Class::Permanent)
+        );
+        assert_eq!(
+            e.detail(),
+            "the response is incomplete (content_filter): OpenAI's content filter stopped the answer"
+        );
+        let capped = json!({"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"},
+            "max_output_tokens": 512, "output": []});
+        assert!(
+            classify(&ok(capped))
+                .unwrap_err()
+                .detail()
+                .contains("did not fit in 512 output tokens")
+        );
         let e = classify(&ok(json!({"status": "in_progress", "output": []}))).unwrap_err();
         assert_eq!(*e.kind(), ErrorKind::Incomplete);
 
@@ -462,6 +514,12 @@ mod tests {
         assert_eq!(e.class(), Class::Permanent);
         assert_eq!(e.detail(), "the model refused: I can't help with that.");
 
+        // A reasoning item before the message is how reasoning models answer.
+        let reasoned = json!({"status": "completed", "output": [
+            {"type": "reasoning", "id": "rs_1", "summary": []},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "{}"}]}
+        ]});
+        assert_eq!(classify(&ok(reasoned)).unwrap(), "{}");
         let e = classify(&ok(
             json!({"status": "completed", "output": [{"type": "reasoning"}]}),
         ))

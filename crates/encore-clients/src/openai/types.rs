@@ -13,6 +13,14 @@ pub(crate) struct CreateResponse<'a> {
     pub(crate) instructions: Option<&'a str>,
     pub(crate) input: [InputMessage<'a>; 1],
     pub(crate) text: TextConfig<'a>,
+    /// Always `false`: the API keeps every response server-side unless told otherwise (`store`
+    /// defaults to `true`, openai/openai-openapi `CreateResponse`), and encore never reads one
+    /// back (no `previous_response_id`, no `background`), so keeping a copy of the business's
+    /// details there buys nothing.
+    pub(crate) store: bool,
+    /// The ceiling on billed output tokens, reasoning included (`openai.max_output_tokens`):
+    /// without one a runaway answer is billed up to the model's own limit.
+    pub(crate) max_output_tokens: u32,
 }
 
 #[derive(Serialize, Debug)]
@@ -53,6 +61,9 @@ pub(crate) struct ResponseObject {
     pub(crate) error: Option<ResponseError>,
     #[serde(default)]
     pub(crate) incomplete_details: Option<IncompleteDetails>,
+    /// The ceiling the request set, echoed back (for an error that names it).
+    #[serde(default, deserialize_with = "wire::opt_u64")]
+    pub(crate) max_output_tokens: Option<u64>,
     #[serde(default, deserialize_with = "wire::null_default")]
     pub(crate) output: Vec<OutputItem>,
 }

@@ -99,7 +99,7 @@ impl SunoClient {
             .map_err(|e| self.core.early(e))?;
         self.core
             .call(call, |raw| {
-                let created: types::Created = decode_data(classify(raw)?)?;
+                let created: types::Created = decode_data(classify(raw, endpoint)?)?;
                 if created.task_id.trim().is_empty() {
                     return Err(garbled("the answer has no taskId", None));
                 }
@@ -118,7 +118,7 @@ impl SunoClient {
                 .url("/generate/record-info?taskId=", Some(task_id)),
         );
         self.core
-            .call(call, |raw| decode_data(classify(raw)?))
+            .call(call, |raw| decode_data(classify(raw, endpoint)?))
             .await
     }
 
@@ -147,7 +147,7 @@ impl SunoClient {
         self.core
             .call(call, |raw| {
                 // Instrumentals may answer with no data at all.
-                match classify(raw)? {
+                match classify(raw, endpoint)? {
                     Value::Null => Ok(TimestampedLyrics::default()),
                     data => decode_data(data),
                 }
@@ -157,13 +157,11 @@ impl SunoClient {
 
     /// `GET /generate/credit`: the remaining credits.
     pub async fn credits(&self) -> Result<u64, Error> {
-        let call = Call::get(
-            Endpoint::SunoCredits,
-            self.core.url("/generate/credit", None),
-        );
+        let endpoint = Endpoint::SunoCredits;
+        let call = Call::get(endpoint, self.core.url("/generate/credit", None));
         self.core
             .call(call, |raw| {
-                let data = classify(raw)?;
+                let data = classify(raw, endpoint)?;
                 data.as_u64()
                     .or_else(|| {
                         data.as_f64()
@@ -186,7 +184,8 @@ struct Envelope {
     data: Option<Value>,
 }
 
-/// Classifies one complete Suno response and returns its `data` (`null` when absent).
+/// Classifies one complete Suno response to a call of `endpoint` and returns its `data`
+/// (`null` when absent).
 ///
 /// | answer | kind | class | why |
 /// |---|---|---|---|
@@ -195,7 +194,10 @@ struct Envelope {
 /// | `code` 455 (system maintenance) | Status | transient | nothing is processed during maintenance |
 /// | `code` 429 (**insufficient credits**) | InsufficientCredits | permanent | waiting does not add credits, despite the number |
 /// | `code` 401 | Unauthorized | permanent | a bad key stays bad |
-/// | `code` 400, 404, 413 | InvalidRequest | permanent | the same input is refused again |
+/// | `code` 404 | NotFound | permanent | documented as "invalid method or path"; for a task read, no such task (yet) |
+/// | `code` 400 to `record-info` | NotFound | permanent | its one parameter is the task id (checked non-empty before sending): an unknown task |
+/// | `code` 400 to `get-timestamped-lyrics` whose `msg` says "not found" | NotFound | permanent | an unknown task; other 400s there mean "audio not ready yet" or a wrong audio id |
+/// | other `code` 400, 413 | InvalidRequest | permanent | the same input is refused again |
 /// | `code` 500 and other 5xx | Status | may have run | a task may exist; reads replay, generate does not |
 /// | other codes | by the number as an HTTP status | by the number | undocumented: plain HTTP rules (408 transient, 5xx may have run, 4xx permanent) |
 /// | not an envelope, HTTP 2xx | Decode | may have run | the server processed it, the answer is garbled |
@@ -203,9 +205,14 @@ struct Envelope {
 ///
 /// The envelope wins over the HTTP status, so the same rules hold whether the error arrives as
 /// HTTP 200 with a body code (documented) or with the code mirrored into the HTTP status.
-pub(crate) fn classify(raw: &RawResponse) -> Result<Value, Error> {
+/// HTTP 404 without an envelope (a gateway's answer) is NotFound by the plain HTTP rules.
+///
+/// sunoapi.org documents no answer for an unknown task; what a live `record-info` returns for
+/// one, or for a task created a moment ago, is unconfirmed (`shared/reference/apis.md` 6), so
+/// both codes its table allows are read as "not found" on the reads that name a task.
+pub(crate) fn classify(raw: &RawResponse, endpoint: Endpoint) -> Result<Value, Error> {
     match serde_json::from_slice::<Envelope>(&raw.body) {
-        Ok(envelope) if envelope.code != 200 => Err(code_error(&envelope, raw)),
+        Ok(envelope) if envelope.code != 200 => Err(code_error(&envelope, raw, endpoint)),
         // No envelope on an HTTP error (a gateway's page), or an envelope claiming success on
         // one: plain HTTP rules.
         _ if !raw.status.is_success() => Err(http_error(raw)),
@@ -214,9 +221,19 @@ pub(crate) fn classify(raw: &RawResponse) -> Result<Value, Error> {
     }
 }
 
-fn code_error(envelope: &Envelope, raw: &RawResponse) -> Error {
+fn code_error(envelope: &Envelope, raw: &RawResponse, endpoint: Endpoint) -> Error {
     let after = retry_hint(&raw.headers);
     let code = envelope.code;
+    let says_not_found = envelope
+        .msg
+        .as_deref()
+        .is_some_and(|m| m.to_ascii_lowercase().contains("not found"));
+    let unknown_task = code == 400
+        && match endpoint {
+            Endpoint::SunoStatus => true,
+            Endpoint::SunoTimestamps => says_not_found,
+            _ => false,
+        };
     let as_status = u16::try_from(code)
         .ok()
         .and_then(|c| StatusCode::from_u16(c).ok())
@@ -243,16 +260,13 @@ fn code_error(envelope: &Envelope, raw: &RawResponse) -> Error {
             "insufficient credits",
         ),
         401 => (ErrorKind::Unauthorized, Class::Permanent, "unauthorized"),
+        400 if unknown_task => (ErrorKind::NotFound, Class::Permanent, "task not found"),
         400 => (
             ErrorKind::InvalidRequest,
             Class::Permanent,
             "invalid parameters",
         ),
-        404 => (
-            ErrorKind::InvalidRequest,
-            Class::Permanent,
-            "invalid method or path",
-        ),
+        404 => (ErrorKind::NotFound, Class::Permanent, "not found"),
         413 => (
             ErrorKind::InvalidRequest,
             Class::Permanent,
@@ -321,6 +335,11 @@ mod tests {
 
     const NO_HINT: Option<Duration> = None;
 
+    /// The rules every endpoint shares, seen from `generate`.
+    fn on_generate(raw: &RawResponse) -> Result<Value, Error> {
+        classify(raw, Endpoint::SunoGenerate)
+    }
+
     #[test]
     fn success_returns_data() {
         let raw = RawResponse::new(
@@ -328,11 +347,11 @@ mod tests {
             &[],
             r#"{"code":200,"msg":"success","data":{"taskId":"t1"}}"#,
         );
-        assert_eq!(classify(&raw).unwrap()["taskId"], "t1");
+        assert_eq!(on_generate(&raw).unwrap()["taskId"], "t1");
         let raw = RawResponse::new(200, &[], r#"{"code":200,"msg":"success","data":120}"#);
-        assert_eq!(classify(&raw).unwrap(), 120);
+        assert_eq!(on_generate(&raw).unwrap(), 120);
         let raw = RawResponse::new(200, &[], r#"{"code":200,"msg":"success"}"#);
-        assert_eq!(classify(&raw).unwrap(), Value::Null);
+        assert_eq!(on_generate(&raw).unwrap(), Value::Null);
     }
 
     #[test]
@@ -358,7 +377,7 @@ mod tests {
             (429, ErrorKind::InsufficientCredits, Class::Permanent),
             (401, ErrorKind::Unauthorized, Class::Permanent),
             (400, ErrorKind::InvalidRequest, Class::Permanent),
-            (404, ErrorKind::InvalidRequest, Class::Permanent),
+            (404, ErrorKind::NotFound, Class::Permanent),
             (413, ErrorKind::InvalidRequest, Class::Permanent),
             (
                 500,
@@ -385,7 +404,7 @@ mod tests {
         ];
         for (code, kind, class) in cases {
             for http in [200, u16::try_from(code).unwrap()] {
-                let err = classify(&envelope(http, code, "why")).unwrap_err();
+                let err = on_generate(&envelope(http, code, "why")).unwrap_err();
                 assert_eq!(*err.kind(), kind, "code {code} over http {http}");
                 assert_eq!(err.class(), class, "code {code} over http {http}");
                 assert_eq!(err.api_code(), Some(code.to_string().as_str()));
@@ -401,8 +420,79 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_task_is_not_found_on_the_reads_that_name_it() {
+        let kind = |endpoint, code, msg: &str| {
+            let mut kinds = [200, u16::try_from(code).unwrap()]
+                .map(|http| classify(&envelope(http, code, msg), endpoint).unwrap_err());
+            let [over_200, mirrored] = &mut kinds;
+            assert_eq!(over_200.kind(), mirrored.kind(), "{endpoint} {code} {msg}");
+            assert!(over_200.is_permanent(), "{endpoint} {code} {msg}");
+            over_200.kind().clone()
+        };
+        // record-info's one parameter is the task id: any 400 is about it.
+        for msg in [
+            "Invalid parameters",
+            "Invalid parameters: task not found",
+            "",
+        ] {
+            assert_eq!(
+                kind(Endpoint::SunoStatus, 400, msg),
+                ErrorKind::NotFound,
+                "{msg}"
+            );
+        }
+        // Timestamped lyrics: only when Suno says so; its other 400s are about the audio.
+        assert_eq!(
+            kind(
+                Endpoint::SunoTimestamps,
+                400,
+                "Invalid parameters: task Not Found"
+            ),
+            ErrorKind::NotFound
+        );
+        for msg in [
+            "The audio is not ready yet, please try again later",
+            "Invalid parameters: audioId does not belong to this task",
+        ] {
+            assert_eq!(
+                kind(Endpoint::SunoTimestamps, 400, msg),
+                ErrorKind::InvalidRequest,
+                "{msg}"
+            );
+        }
+        // A 400 to generate or credits is bad input, whatever the message.
+        for endpoint in [Endpoint::SunoGenerate, Endpoint::SunoCredits] {
+            assert_eq!(
+                kind(endpoint, 400, "task not found"),
+                ErrorKind::InvalidRequest
+            );
+        }
+        // 404 is "not found" everywhere; the detail names what Suno said.
+        for endpoint in [Endpoint::SunoStatus, Endpoint::SunoTimestamps] {
+            assert_eq!(kind(endpoint, 404, "Task not found"), ErrorKind::NotFound);
+        }
+        let err = classify(
+            &envelope(200, 400, "Invalid parameters"),
+            Endpoint::SunoStatus,
+        )
+        .unwrap_err();
+        assert!(err.is_not_found());
+        assert_eq!(
+            err.detail(),
+            "suno code 400 (task not found): Invalid parameters"
+        );
+        // A gateway's 404 page without an envelope: plain HTTP rules.
+        let page = RawResponse::new(404, &[], "<html>Not Found</html>");
+        assert!(
+            classify(&page, Endpoint::SunoStatus)
+                .unwrap_err()
+                .is_not_found()
+        );
+    }
+
+    #[test]
     fn insufficient_credits_is_permanent_even_as_http_429() {
-        let err = classify(&envelope(429, 429, "Insufficient credits")).unwrap_err();
+        let err = on_generate(&envelope(429, 429, "Insufficient credits")).unwrap_err();
         assert_eq!(*err.kind(), ErrorKind::InsufficientCredits);
         assert!(err.is_permanent());
     }
@@ -414,7 +504,7 @@ mod tests {
             &[("content-type", "text/html")],
             "<html><h1>502 Bad Gateway</h1></html>",
         );
-        let err = classify(&html).unwrap_err();
+        let err = on_generate(&html).unwrap_err();
         assert_eq!(err.class(), Class::MayHaveRun { after: NO_HINT });
         assert_eq!(err.status(), Some(StatusCode::BAD_GATEWAY));
         assert!(
@@ -424,7 +514,7 @@ mod tests {
         );
         let limited = RawResponse::new(429, &[("retry-after", "2")], "slow down");
         assert_eq!(
-            classify(&limited).unwrap_err().class(),
+            on_generate(&limited).unwrap_err().class(),
             Class::Transient {
                 after: Some(Duration::from_secs(2))
             },
@@ -432,13 +522,13 @@ mod tests {
         );
         let empty = RawResponse::new(401, &[], "");
         assert_eq!(
-            *classify(&empty).unwrap_err().kind(),
+            *on_generate(&empty).unwrap_err().kind(),
             ErrorKind::Unauthorized
         );
         // An envelope claiming success on an HTTP error is judged by the HTTP status.
         let odd = RawResponse::new(503, &[], r#"{"code":200,"msg":"success","data":null}"#);
         assert_eq!(
-            classify(&odd).unwrap_err().class(),
+            on_generate(&odd).unwrap_err().class(),
             Class::MayHaveRun { after: NO_HINT }
         );
     }
@@ -451,7 +541,7 @@ mod tests {
             "<html>",
             r#"{"code":"200"}"#,
         ] {
-            let err = classify(&RawResponse::new(200, &[], body)).unwrap_err();
+            let err = on_generate(&RawResponse::new(200, &[], body)).unwrap_err();
             assert_eq!(*err.kind(), ErrorKind::Decode, "{body}");
             assert_eq!(err.class(), Class::MayHaveRun { after: NO_HINT }, "{body}");
         }
@@ -466,7 +556,7 @@ mod tests {
         let body = r#"{"code":430,"msg":"Your call frequency is too high.","data":null}"#;
         let raw = RawResponse::new(200, &[("retry-after", "3")], body);
         assert_eq!(
-            classify(&raw).unwrap_err().class(),
+            on_generate(&raw).unwrap_err().class(),
             Class::Transient {
                 after: Some(Duration::from_secs(3))
             }

@@ -109,7 +109,15 @@ pub enum TaskStatus {
     CallbackException,
     /// `SENSITIVE_WORD_ERROR`: the input contains prohibited words (change it).
     SensitiveWordError,
-    /// Anything else, as sent (treated as not terminal: keep polling until your deadline).
+    /// `FAILED`: the failure status of sunoapi.org's older quick start (the current
+    /// `get-music-generation-details` page lists `CREATE_TASK_FAILED`,
+    /// `GENERATE_AUDIO_FAILED` and `SENSITIVE_WORD_ERROR` instead; `shared/reference/apis.md`
+    /// 1.5). A failure that ends the task, with the reason in
+    /// [`TaskRecord::error_message`]: read as [`Other`](Self::Other) it would be polled until
+    /// the deadline.
+    Failed,
+    /// Anything else, as sent (treated as not terminal: keep polling until your deadline; the
+    /// docs say stages may be skipped and have added statuses before).
     Other(String),
 }
 
@@ -125,6 +133,7 @@ impl TaskStatus {
             TaskStatus::GenerateAudioFailed => "GENERATE_AUDIO_FAILED",
             TaskStatus::CallbackException => "CALLBACK_EXCEPTION",
             TaskStatus::SensitiveWordError => "SENSITIVE_WORD_ERROR",
+            TaskStatus::Failed => "FAILED",
             TaskStatus::Other(s) => s,
         }
     }
@@ -138,6 +147,7 @@ impl TaskStatus {
                 | TaskStatus::GenerateAudioFailed
                 | TaskStatus::CallbackException
                 | TaskStatus::SensitiveWordError
+                | TaskStatus::Failed
         )
     }
 
@@ -148,6 +158,7 @@ impl TaskStatus {
             TaskStatus::CreateTaskFailed
                 | TaskStatus::GenerateAudioFailed
                 | TaskStatus::SensitiveWordError
+                | TaskStatus::Failed
         )
     }
 }
@@ -163,6 +174,7 @@ impl From<&str> for TaskStatus {
             "GENERATE_AUDIO_FAILED" => TaskStatus::GenerateAudioFailed,
             "CALLBACK_EXCEPTION" => TaskStatus::CallbackException,
             "SENSITIVE_WORD_ERROR" => TaskStatus::SensitiveWordError,
+            "FAILED" => TaskStatus::Failed,
             other => TaskStatus::Other(other.to_owned()),
         }
     }
@@ -340,6 +352,13 @@ impl From<TaskRecordWire> for TaskRecord {
 }
 
 /// The `data` of `POST /api/v1/generate/get-timestamped-lyrics`.
+///
+/// Read leniently, field by field: only the words' times matter to encore (the captions), and
+/// one odd field must not cost the whole answer. The docs show every field present and typed
+/// (`shared/reference/apis.md` 1.6), but nothing in them says a word that could not be aligned
+/// (`success: false`) still gets numbers; a missing or `null` time is `None`, never `0`, so
+/// such a word is not shown at the start of the song. `waveformData` and `isStreamed` are for
+/// visualisation and may be absent or `null` (or, for the waveform, not numbers at all): `None`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct TimestampedLyrics {
@@ -349,12 +368,20 @@ pub struct TimestampedLyrics {
     /// Alignment score as sent.
     #[serde(default, deserialize_with = "wire::opt_f64")]
     pub hoot_cer: Option<f64>,
-    /// Whether this is streaming audio.
-    #[serde(default)]
+    /// Whether this is streaming audio (`None`: not sent).
+    #[serde(
+        default,
+        deserialize_with = "wire::opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub is_streamed: Option<bool>,
-    /// Waveform samples for visualisation.
-    #[serde(default, deserialize_with = "wire::null_default")]
-    pub waveform_data: Vec<f64>,
+    /// Waveform samples for visualisation (`None`: not sent, `null`, or not a list of numbers).
+    #[serde(
+        default,
+        deserialize_with = "wire::opt_f64_list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub waveform_data: Option<Vec<f64>>,
 }
 
 /// One aligned word. `word` may carry section tags and newlines (`"[Verse]\nWaggin'"`); see
@@ -368,12 +395,20 @@ pub struct AlignedWord {
     /// Whether it was aligned.
     #[serde(default, deserialize_with = "wire::bool_or_false")]
     pub success: bool,
-    /// Start, seconds.
-    #[serde(default)]
-    pub start_s: f64,
-    /// End, seconds.
-    #[serde(default)]
-    pub end_s: f64,
+    /// Start, seconds; `None` when Suno sent none (missing, `null`, not a number).
+    #[serde(
+        default,
+        deserialize_with = "wire::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub start_s: Option<f64>,
+    /// End, seconds; `None` when Suno sent none (missing, `null`, not a number).
+    #[serde(
+        default,
+        deserialize_with = "wire::opt_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub end_s: Option<f64>,
     /// Undocumented alignment parameter.
     #[serde(default, deserialize_with = "wire::opt_f64")]
     pub palign: Option<f64>,
@@ -484,13 +519,54 @@ mod tests {
             "GENERATE_AUDIO_FAILED",
             "CALLBACK_EXCEPTION",
             "SENSITIVE_WORD_ERROR",
+            "FAILED",
             "NEW_THING",
         ] {
             let status = TaskStatus::from(s);
             assert_eq!(status.as_str(), s);
             assert_eq!(serde_json::to_value(&status).unwrap(), s);
+            let back: TaskStatus = serde_json::from_value(serde_json::json!(s)).unwrap();
+            assert_eq!(back, status);
         }
         assert!(TaskStatus::SensitiveWordError.is_failure());
+    }
+
+    #[test]
+    fn the_old_failed_status_is_a_terminal_failure_and_unknown_ones_are_not() {
+        let r: TaskRecord = serde_json::from_value(serde_json::json!({
+            "taskId": "t3", "status": "FAILED", "response": null,
+            "errorCode": null, "errorMessage": "Music generation failed"
+        }))
+        .unwrap();
+        assert_eq!(r.status, TaskStatus::Failed);
+        assert!(r.status.is_terminal() && r.status.is_failure());
+        assert_eq!(r.error_message.as_deref(), Some("Music generation failed"));
+        // Statuses encore has never seen (or in another case) stay non-terminal.
+        for s in ["GENERATING", "failed", "FAILED_SOMEHOW", ""] {
+            let status = TaskStatus::from(s);
+            assert_eq!(status, TaskStatus::Other(s.to_owned()), "{s}");
+            assert!(!status.is_terminal() && !status.is_failure(), "{s}");
+        }
+        // Every named status says what the docs say about it.
+        let terminal_failures = [
+            TaskStatus::CreateTaskFailed,
+            TaskStatus::GenerateAudioFailed,
+            TaskStatus::SensitiveWordError,
+            TaskStatus::Failed,
+        ];
+        for status in terminal_failures {
+            assert!(status.is_terminal() && status.is_failure(), "{status}");
+        }
+        for status in [TaskStatus::Success, TaskStatus::CallbackException] {
+            assert!(status.is_terminal() && !status.is_failure(), "{status}");
+        }
+        for status in [
+            TaskStatus::Pending,
+            TaskStatus::TextSuccess,
+            TaskStatus::FirstSuccess,
+        ] {
+            assert!(!status.is_terminal() && !status.is_failure(), "{status}");
+        }
     }
 
     #[test]
@@ -501,11 +577,52 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(l.aligned_words[0].plain(), "Waggin'");
-        assert!((l.aligned_words[0].end_s - 1.79).abs() < 1e-9);
-        assert_eq!(l.waveform_data.len(), 3);
+        assert_eq!(l.aligned_words[0].start_s, Some(1.36));
+        assert_eq!(l.aligned_words[0].end_s, Some(1.79));
+        assert_eq!(l.waveform_data, Some(vec![0.0, 1.0, 0.5]));
+        assert_eq!(l.is_streamed, Some(false));
         let empty: TimestampedLyrics =
             serde_json::from_value(serde_json::json!({"alignedWords": null})).unwrap();
         assert!(empty.aligned_words.is_empty());
+    }
+
+    #[test]
+    fn words_without_times_keep_the_answer_and_are_not_at_zero() {
+        let l: TimestampedLyrics = serde_json::from_value(serde_json::json!({
+            "alignedWords": [
+                {"word": "[Verse]\nHello", "success": true, "startS": 1.5, "endS": 1.9, "palign": 0},
+                {"word": "there", "success": false, "startS": null, "endS": null, "palign": 0},
+                {"word": "my", "success": false, "palign": 0},
+                {"word": "friend", "success": true, "startS": "2.5", "endS": 3, "palign": 0},
+                {"word": "again", "success": true, "startS": 3.1, "endS": {"s": 1}}
+            ],
+            "hootCer": 0.2
+        }))
+        .unwrap();
+        let times: Vec<_> = l
+            .aligned_words
+            .iter()
+            .map(|w| (w.plain(), w.start_s, w.end_s))
+            .collect();
+        assert_eq!(
+            times,
+            [
+                ("Hello".to_owned(), Some(1.5), Some(1.9)),
+                ("there".to_owned(), None, None),
+                ("my".to_owned(), None, None),
+                ("friend".to_owned(), Some(2.5), Some(3.0)),
+                ("again".to_owned(), Some(3.1), None),
+            ]
+        );
+        assert_eq!((l.waveform_data, l.is_streamed), (None, None));
+        // A report round trip keeps "no time" as no time (the keys are left out).
+        let text = serde_json::to_value(&l.aligned_words[2]).unwrap();
+        assert_eq!(
+            text,
+            serde_json::json!({"word": "my", "success": false, "palign": 0.0})
+        );
+        let back: AlignedWord = serde_json::from_value(text).unwrap();
+        assert_eq!(back, l.aligned_words[2]);
     }
 
     #[test]

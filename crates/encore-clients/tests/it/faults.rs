@@ -511,7 +511,13 @@ async fn permanent_errors_make_exactly_one_attempt() {
             route: "suno.record_info",
             scenario: String::new(),
             tweak: none,
-            kind: ErrorKind::InvalidRequest,
+            kind: ErrorKind::NotFound,
+        },
+        Case {
+            route: "suno.record_info",
+            scenario: String::new(),
+            tweak: |c| c.suno_unknown_task_code = 404,
+            kind: ErrorKind::NotFound,
         },
         Case {
             route: "creatomate.render",
@@ -523,7 +529,7 @@ async fn permanent_errors_make_exactly_one_attempt() {
             route: "creatomate.render_status",
             scenario: String::new(),
             tweak: none,
-            kind: ErrorKind::InvalidRequest,
+            kind: ErrorKind::NotFound,
         },
         Case {
             route: "creatomate.template",
@@ -541,7 +547,7 @@ async fn permanent_errors_make_exactly_one_attempt() {
         let state = sim_with(&case.scenario, case.tweak);
         let c = clients(&in_memory(&state), &defaults());
         let err = match case.route {
-            // Unknown ids: the simulator answers Suno 400 / Creatomate 404.
+            // Unknown ids: the simulator answers Suno 400 (or 404) / Creatomate 404.
             "suno.record_info" => c.suno.task_status("no-such-task").await.unwrap_err(),
             "creatomate.render_status" => c
                 .creatomate
@@ -551,6 +557,12 @@ async fn permanent_errors_make_exactly_one_attempt() {
             route => call(&c, route).await.unwrap_err(),
         };
         assert_eq!(*err.kind(), case.kind, "{}: {err}", case.route);
+        assert_eq!(
+            err.is_not_found(),
+            case.kind == ErrorKind::NotFound,
+            "{}: {err}",
+            case.route
+        );
         assert_eq!(err.attempts(), 1, "{}: {err}", case.route);
         assert!(
             err.is_permanent() && !err.is_retryable() && !err.is_exhausted(),

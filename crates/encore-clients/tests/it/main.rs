@@ -6,6 +6,7 @@ mod calls;
 mod faults;
 mod observe;
 mod overload;
+mod providers;
 mod sockets;
 mod support;
 mod timeouts;

@@ -229,13 +229,11 @@ async fn timestamps_without_waveform() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "needs encore-clients to decode a null startS/endS (AlignedWord::start_s/end_s as Option<f64>): today the whole answer fails to decode"]
 async fn timestamps_null_timings() {
     captions_from_loose_timestamps("null_timings", true).await;
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "needs encore-clients to decode a null startS/endS (AlignedWord::start_s/end_s as Option<f64>): today the whole answer fails to decode"]
 async fn timestamps_loose() {
     captions_from_loose_timestamps("loose", true).await;
 }
