@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 /// | `captions_element` | `"Captions"` | template element that receives the captions (`Captions.text`, `.time`, `.duration`) |
 /// | `caption_words_per_line` | `8` | longest caption line, in words |
 /// | `song_credits` | `12` | Suno credits one song needs; fewer left is refused before anything is paid for |
-/// | `callback_poll_interval` | `1m` | with provider callbacks, polling is a slow fallback: no status read comes sooner than this after the last |
+/// | `callback_poll_interval` | `2m` | with provider callbacks, polling is a slow fallback: no status read comes sooner than this after the last |
 /// | `not_found_grace` | `30s` | how long (the provider's time, from the first status read) a task or render this job created may answer "not found" before that fails the wait, naming its id; `0s` fails at once |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -78,7 +78,7 @@ impl Default for PipelineConfig {
             captions_element: "Captions".into(),
             caption_words_per_line: 8,
             song_credits: 12,
-            callback_poll_interval: Duration::from_secs(60),
+            callback_poll_interval: Duration::from_secs(120),
             not_found_grace: Duration::from_secs(30),
         }
     }

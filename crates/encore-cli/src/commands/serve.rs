@@ -35,6 +35,9 @@ pub struct ServeArgs {
     /// The URL the providers reach this server at, for their callbacks (none: polling only).
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+    /// No provider callbacks: jobs poll only (as without a public URL).
+    #[arg(long, conflicts_with = "public_url")]
+    no_callbacks: bool,
     /// Jobs this process runs at once.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=10000))]
     concurrency: Option<u16>,
@@ -62,6 +65,9 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     }
     if let Some(n) = args.concurrency {
         serve.concurrency = usize::from(n);
+    }
+    if args.no_callbacks {
+        serve.public_url = None;
     }
     serve.validate().map_err(CliError::bad_input)?;
 
@@ -94,9 +100,11 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         p.not_found_grace = scaled(p.not_found_grace, scale, Duration::from_millis(500));
         let serve = &mut settings.serve;
         serve.reconcile_window = scaled(serve.reconcile_window, scale, Duration::from_secs(5));
-        serve
-            .public_url
-            .get_or_insert_with(|| format!("http://{addr}"));
+        if !args.no_callbacks {
+            serve
+                .public_url
+                .get_or_insert_with(|| format!("http://{addr}"));
+        }
         Some(sim)
     } else {
         None

@@ -7,6 +7,7 @@ mod errors;
 mod keys;
 mod providers;
 mod readme;
+mod serve;
 mod sim;
 mod stages;
 mod usage;

@@ -1,0 +1,207 @@
+//! `encore serve` as a real process: graceful SIGTERM, SIGKILL, restart — every job finishes,
+//! and the simulator (a separate `encore sim` process whose ledger outlives the servers) bills
+//! exactly one Suno task and one render per job.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::{KillOnDrop, encore_process};
+
+/// One HTTP/1.1 exchange over a plain socket: the status code and the body.
+fn http(base: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+    let host = base.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer test-key\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let code = head.split(' ').nth(1).unwrap().parse().unwrap();
+    // Bodies may come chunked: keep the JSON part.
+    let body = match (body.find(['{', '[']), body.rfind(['}', ']'])) {
+        (Some(a), Some(b)) => body[a..=b].to_owned(),
+        _ => body.to_owned(),
+    };
+    (code, body)
+}
+
+fn get_json(base: &str, path: &str) -> Value {
+    let (code, body) = http(base, "GET", path, None);
+    assert_eq!(code, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_sim(time_scale: &str) -> (KillOnDrop, String) {
+    let mut child = encore_process()
+        .args(["sim", "--port", "0", "--time-scale", time_scale])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let base = first
+        .trim()
+        .strip_prefix("encore simulator listening on ")
+        .unwrap_or_else(|| panic!("{first:?}"))
+        .to_owned();
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    (KillOnDrop(child), base)
+}
+
+/// `encore serve` on `port`, against `sim`, with callbacks to itself; returns once it listens.
+fn start_serve(sim: &str, db: &str, port: u16) -> KillOnDrop {
+    let mut child = encore_process()
+        .args(["serve", "--sim", sim, "--db", db])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--public-url", &format!("http://127.0.0.1:{port}")])
+        .env("ENCORE_SERVE__LEASE_TTL", "1s")
+        .env("ENCORE_SERVE__CLAIM_INTERVAL", "100ms")
+        .env("ENCORE_SERVE__SHUTDOWN_GRACE", "20s")
+        .env("ENCORE_PIPELINE__CALLBACK_POLL_INTERVAL", "2s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("encore serve listening on"), "{first:?}");
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    KillOnDrop(child)
+}
+
+fn signal(child: &KillOnDrop, signal: rustix::process::Signal) {
+    rustix::process::kill_process(rustix::process::Pid::from_child(&child.0), signal).unwrap();
+}
+
+fn statuses(base: &str, ids: &[String]) -> Vec<String> {
+    ids.iter()
+        .map(|id| get_json(base, &format!("/v1/jobs/{id}"))["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_survives_sigterm_and_sigkill_and_runs_every_job_exactly_once() {
+    use rustix::process::Signal;
+    let (_sim, sim) = start_sim("0.02");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("jobs.db").to_string_lossy().into_owned();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+
+    let first = start_serve(&sim, &db, port);
+    let ids: Vec<String> = (0..4)
+        .map(|i| {
+            let body = json!({"business": format!("bakery number {i}"), "name": format!("Bakery {i}"), "lang": "en"});
+            let (code, body) = http(&base, "POST", "/v1/jobs", Some(&body));
+            assert_eq!(code, 201, "{body}");
+            serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    // SIGTERM once a song is being made: running jobs reach a stored state and are queued.
+    wait_until("a submitted song", Duration::from_secs(30), || {
+        ids.iter().any(|id| {
+            let job = get_json(&base, &format!("/v1/jobs/{id}"));
+            job["steps"][3]["state"] == "done"
+        })
+    });
+    signal(&first, Signal::TERM);
+    let mut first = first;
+    let status = first.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a graceful stop exits 0");
+
+    // A second server picks the jobs up; it is killed outright in the middle of them.
+    let second = start_serve(&sim, &db, port);
+    let after_term = statuses(&base, &ids);
+    assert!(
+        after_term.iter().all(|s| s != "running"),
+        "SIGTERM left no job running: {after_term:?}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&second, Signal::KILL);
+    drop(second);
+
+    // A third one finishes everything (after the killed one's leases expire).
+    let _third = start_serve(&sim, &db, port);
+    let after_kill = statuses(&base, &ids);
+    eprintln!("after SIGTERM: {after_term:?}; after SIGKILL: {after_kill:?}");
+    assert!(
+        after_kill.iter().any(|s| s != "succeeded"),
+        "the kill landed while jobs were unfinished: {after_kill:?}"
+    );
+    wait_until("every job to end", Duration::from_secs(90), || {
+        statuses(&base, &ids).iter().all(|s| {
+            matches!(s.as_str(), "succeeded" | "failed" | "needs_attention" | "cancelled")
+        })
+    });
+    let end = statuses(&base, &ids);
+    assert!(end.iter().all(|s| s == "succeeded"), "{end:?}");
+    let ledger = get_json(&sim, "/__sim/ledger");
+    assert_eq!(ledger["suno_tasks"], 4, "one Suno task per job");
+    assert_eq!(ledger["creatomate_renders"], 4, "one render per job");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_server_on_one_sqlite_file_is_refused() {
+    let (_sim, sim) = start_sim("0.02");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("jobs.db").to_string_lossy().into_owned();
+    let _first = start_serve(&sim, &db, free_port());
+    let port = free_port();
+    let out = encore_process()
+        .args(["serve", "--sim", &sim, "--db", &db])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains(&db) || stderr.contains("jobs.db"), "names the file: {stderr}");
+    assert!(stderr.contains("PostgreSQL") || stderr.contains("another"), "{stderr}");
+}
+
+#[test]
+fn a_public_address_without_an_api_token_is_refused() {
+    let out = encore_process()
+        .args(["serve", "--sim", "http://127.0.0.1:9", "--listen", "0.0.0.0:0", "--db"])
+        .arg(std::env::temp_dir().join("encore-never-created.db"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("serve.api_token"), "{stderr}");
+    assert!(!std::env::temp_dir().join("encore-never-created.db").exists());
+}
