@@ -100,7 +100,12 @@ fn signal(child: &KillOnDrop, signal: rustix::process::Signal) {
 
 fn statuses(base: &str, ids: &[String]) -> Vec<String> {
     ids.iter()
-        .map(|id| get_json(base, &format!("/v1/jobs/{id}"))["status"].as_str().unwrap().to_owned())
+        .map(|id| {
+            get_json(base, &format!("/v1/jobs/{id}"))["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect()
 }
 
@@ -164,7 +169,10 @@ fn serve_survives_sigterm_and_sigkill_and_runs_every_job_exactly_once() {
     );
     wait_until("every job to end", Duration::from_secs(90), || {
         statuses(&base, &ids).iter().all(|s| {
-            matches!(s.as_str(), "succeeded" | "failed" | "needs_attention" | "cancelled")
+            matches!(
+                s.as_str(),
+                "succeeded" | "failed" | "needs_attention" | "cancelled"
+            )
         })
     });
     let end = statuses(&base, &ids);
@@ -189,19 +197,36 @@ fn a_second_server_on_one_sqlite_file_is_refused() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains(&db) || stderr.contains("jobs.db"), "names the file: {stderr}");
-    assert!(stderr.contains("PostgreSQL") || stderr.contains("another"), "{stderr}");
+    assert!(
+        stderr.contains(&db) || stderr.contains("jobs.db"),
+        "names the file: {stderr}"
+    );
+    assert!(
+        stderr.contains("PostgreSQL") || stderr.contains("another"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_public_address_without_an_api_token_is_refused() {
     let out = encore_process()
-        .args(["serve", "--sim", "http://127.0.0.1:9", "--listen", "0.0.0.0:0", "--db"])
+        .args([
+            "serve",
+            "--sim",
+            "http://127.0.0.1:9",
+            "--listen",
+            "0.0.0.0:0",
+            "--db",
+        ])
         .arg(std::env::temp_dir().join("encore-never-created.db"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("serve.api_token"), "{stderr}");
-    assert!(!std::env::temp_dir().join("encore-never-created.db").exists());
+    assert!(
+        !std::env::temp_dir()
+            .join("encore-never-created.db")
+            .exists()
+    );
 }
