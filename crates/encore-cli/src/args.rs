@@ -115,7 +115,9 @@ pub fn positive_seconds(text: &str) -> Result<f64, String> {
 
 /// A job id (a UUID, as `encore run` prints it).
 pub fn job_id(text: &str) -> Result<JobId, String> {
-    text.trim().parse().map_err(|e: encore_store::Error| e.to_string())
+    text.trim()
+        .parse()
+        .map_err(|e: encore_store::Error| e.to_string())
 }
 
 /// Text that is not empty or only whitespace.
@@ -149,7 +151,11 @@ mod tests {
         assert_eq!(non_blank("x"), Ok("x".to_owned()));
         let id = JobId::generate();
         assert_eq!(job_id(&format!(" {id} ")), Ok(id));
-        assert!(job_id("last").unwrap_err().contains("invalid job id \"last\""));
+        assert!(
+            job_id("last")
+                .unwrap_err()
+                .contains("invalid job id \"last\"")
+        );
         assert!(non_blank(" \t").is_err());
     }
 }

@@ -165,7 +165,8 @@ pub struct RunJobJson<'a> {
 
 /// A time as RFC 3339 in UTC, to the millisecond.
 pub fn time(at: Millis) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(at).unwrap_or(0));
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(at).unwrap_or(0));
     humantime::format_rfc3339_millis(at).to_string()
 }
 

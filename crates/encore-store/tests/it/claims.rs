@@ -355,8 +355,12 @@ async fn taking_over_from_a_stopped_runner(db: &TestDb) {
     let job = queued(&store, Origin::Cli).await;
     let old = store.claim(job.id, "cli@host pid 1", ttl).await.unwrap();
     old.start(StepName::Template, None).await.unwrap();
-    old.finish(StepName::Template, None, &json!({})).await.unwrap();
-    old.start(StepName::SongSubmit, Some("token")).await.unwrap();
+    old.finish(StepName::Template, None, &json!({}))
+        .await
+        .unwrap();
+    old.start(StepName::SongSubmit, Some("token"))
+        .await
+        .unwrap();
 
     // The lease is live: a plain claim is refused.
     let err = store

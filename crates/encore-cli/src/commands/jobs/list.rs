@@ -54,7 +54,10 @@ pub async fn run(args: ListArgs) -> Result<(), CliError> {
 
 /// One line per job: id, status, last change, name.
 fn table(jobs: &[Job]) -> String {
-    let mut out = format!("{:<36}  {:<15}  {:<24}  {}\n", "job", "status", "updated", "name");
+    let mut out = format!(
+        "{:<36}  {:<15}  {:<24}  {}\n",
+        "job", "status", "updated", "name"
+    );
     for job in jobs {
         out.push_str(&format!(
             "{:<36}  {:<15}  {:<24}  {}\n",

@@ -36,7 +36,10 @@ pub async fn run(args: ShowArgs) -> Result<(), CliError> {
 pub fn text(detail: &JobDetail) -> String {
     let job = &detail.job;
     let now = now_millis();
-    let mut out = format!("job      {}\nstatus   {}\norigin   {}\n", job.id, job.status, job.origin);
+    let mut out = format!(
+        "job      {}\nstatus   {}\norigin   {}\n",
+        job.id, job.status, job.origin
+    );
     let input: Vec<String> = ["name", "business", "region", "mood", "lang"]
         .into_iter()
         .filter_map(|key| Some(format!("{key} {}", job.input.get(key)?)))
@@ -52,7 +55,11 @@ pub fn text(detail: &JobDetail) -> String {
             "held by  {} until {} ({})\n",
             lease.owner,
             time(lease.expires_at),
-            if lease.expires_at > now { "live" } else { "expired" }
+            if lease.expires_at > now {
+                "live"
+            } else {
+                "expired"
+            }
         ));
     }
     out.push_str(&format!(

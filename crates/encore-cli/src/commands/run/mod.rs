@@ -115,9 +115,13 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
     };
     let job_id = claimed.lease.job_id();
     let pipeline = setup.pipeline();
-    let finished =
-        stop::run_until_done(claimed.lease, with_progress(pipeline, &progress), ttl, &progress)
-            .await?;
+    let finished = stop::run_until_done(
+        claimed.lease,
+        with_progress(pipeline, &progress),
+        ttl,
+        &progress,
+    )
+    .await?;
     finish(&store, job_id, finished, args.config.json).await
 }
 
@@ -128,12 +132,7 @@ fn with_progress(pipeline: Pipeline, progress: &std::sync::Arc<Progress>) -> Pip
 }
 
 /// Prints how the run ended and returns the exit it earns, from the job as stored.
-async fn finish(
-    store: &Store,
-    id: JobId,
-    finished: Finished,
-    json: bool,
-) -> Result<(), CliError> {
+async fn finish(store: &Store, id: JobId, finished: Finished, json: bool) -> Result<(), CliError> {
     let Finished { report, ended } = finished;
     let job = store.get_job(id).await?.job;
     if json {

@@ -107,7 +107,9 @@ async fn held(
     };
     let until = time(lease.expires_at);
     let left = humantime::format_duration(Duration::from_secs(
-        u64::try_from(lease.expires_at - now).unwrap_or(0).div_ceil(1000),
+        u64::try_from(lease.expires_at - now)
+            .unwrap_or(0)
+            .div_ceil(1000),
     ));
     match Runner::liveness(&lease.owner) {
         Liveness::Gone => {

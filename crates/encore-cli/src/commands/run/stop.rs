@@ -111,12 +111,21 @@ mod tests {
         let in_flight = Mutex::new(None);
         track_billed(&in_flight, &changed(StepName::Lyrics, StepState::InFlight));
         assert_eq!(*in_flight.lock().unwrap(), None);
-        track_billed(&in_flight, &changed(StepName::SongSubmit, StepState::InFlight));
+        track_billed(
+            &in_flight,
+            &changed(StepName::SongSubmit, StepState::InFlight),
+        );
         assert_eq!(*in_flight.lock().unwrap(), Some(StepName::SongSubmit));
         track_billed(&in_flight, &changed(StepName::SongSubmit, StepState::Done));
         assert_eq!(*in_flight.lock().unwrap(), None);
-        track_billed(&in_flight, &changed(StepName::VideoSubmit, StepState::InFlight));
-        track_billed(&in_flight, &changed(StepName::VideoSubmit, StepState::Unknown));
+        track_billed(
+            &in_flight,
+            &changed(StepName::VideoSubmit, StepState::InFlight),
+        );
+        track_billed(
+            &in_flight,
+            &changed(StepName::VideoSubmit, StepState::Unknown),
+        );
         assert_eq!(*in_flight.lock().unwrap(), None);
     }
 }
