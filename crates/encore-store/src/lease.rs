@@ -335,24 +335,20 @@ impl Store {
             Ok(Some(job))
         }
         .await);
-        match outcome.map_err(|f| self.fail("taking a job over", f))? {
-            Some(job) => {
-                tracing::info!(job = %id, from = gone, owner, "job taken over from a stopped runner");
-                Ok(self.lease_for(job, owner))
-            }
-            None => {
-                let why = self.claim_refusal(id, now).await;
-                if why.is_not_found() {
-                    return Err(why);
-                }
-                Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "taking job {id} over from {gone} (fence {fence}): it is no longer theirs; {why}"
-                    ),
-                ))
-            }
+        if let Some(job) = outcome.map_err(|f| self.fail("taking a job over", f))? {
+            tracing::info!(job = %id, from = gone, owner, "job taken over from a stopped runner");
+            return Ok(self.lease_for(job, owner));
         }
+        let why = self.claim_refusal(id, now).await;
+        if why.is_not_found() {
+            return Err(why);
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "taking job {id} over from {gone} (fence {fence}): it is no longer theirs; {why}"
+            ),
+        ))
     }
 
     fn lease_for(&self, job: Job, owner: &str) -> Lease {

@@ -272,7 +272,7 @@ fn killed_in_the_middle_of_the_suno_submission() {
     });
     run.kill();
     // Whatever the simulator does with a request whose client is gone, it has done it by now.
-    std::thread::sleep(Duration::from_millis(2000));
+    std::thread::sleep(Duration::from_secs(2));
     let out = ws.resume(&sim, id);
     assert_unknown(&out, id, StepName::SongSubmit);
     let adopted = resolve_from_ledger(&ws, &sim, id, StepName::SongSubmit, &before);

@@ -268,7 +268,7 @@ impl Running {
             match self.lines.recv_timeout(left) {
                 Ok(line) if line.contains(text) => return line,
                 Ok(_) => {}
-                Err(_) => panic!("no line with {text:?}:\n{}", self.stderr()),
+                Err(e) => panic!("no line with {text:?} ({e}):\n{}", self.stderr()),
             }
         }
     }
