@@ -7,6 +7,7 @@ use clap::Args;
 use clap::builder::PossibleValuesParser;
 use encore_pipeline::{BusinessInput, Language};
 use encore_sim::Scenario;
+use encore_store::JobId;
 
 use crate::error::CliError;
 
@@ -28,6 +29,16 @@ pub struct TargetArgs {
     /// `encore sim`), instead of the base URLs in the configuration.
     #[arg(long, value_name = "URL", value_parser = non_blank)]
     pub sim: Option<String>,
+}
+
+/// Where jobs are journaled.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StoreArgs {
+    /// The job store: an SQLite file, created with its directory if missing (or a
+    /// postgres:// URL). Default: store.path, else jobs.db in the platform's data directory
+    /// (~/.local/share/encore on Linux).
+    #[arg(long, value_name = "PATH", value_parser = non_blank)]
+    pub db: Option<String>,
 }
 
 /// The business the video is for.
@@ -102,6 +113,13 @@ pub fn positive_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A job id (a UUID, as `encore run` prints it).
+pub fn job_id(text: &str) -> Result<JobId, String> {
+    text.trim()
+        .parse()
+        .map_err(|e: encore_store::Error| e.to_string())
+}
+
 /// Text that is not empty or only whitespace.
 pub fn non_blank(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
@@ -131,6 +149,13 @@ mod tests {
             assert!(positive_seconds(bad).is_err(), "{bad}");
         }
         assert_eq!(non_blank("x"), Ok("x".to_owned()));
+        let id = JobId::generate();
+        assert_eq!(job_id(&format!(" {id} ")), Ok(id));
+        assert!(
+            job_id("last")
+                .unwrap_err()
+                .contains("invalid job id \"last\"")
+        );
         assert!(non_blank(" \t").is_err());
     }
 }

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{config, demo, lyrics, run, serve, sim, song, video};
+use crate::commands::{config, demo, jobs, lyrics, run, serve, sim, song, video};
 
 /// encore: describe a business, get a music video (OpenAI lyrics → Suno song → Creatomate video),
 /// with every call bounded, retried where safe, and reported.
@@ -19,10 +19,17 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole pipeline against the embedded simulator (no keys, no network).
     Demo(demo::DemoArgs),
-    /// Run the whole pipeline against the real services (keys from the environment).
+    /// Run the whole pipeline against the real services (keys from the environment), as a job
+    /// journaled in the job store, or continue one (--resume JOB).
     Run(run::RunArgs),
     /// Serve the pipeline as an HTTP service: jobs API, provider callbacks, a worker.
     Serve(serve::ServeArgs),
+    /// List, show or resolve the jobs of the job store.
+    Jobs {
+        /// list | show | resolve
+        #[command(subcommand)]
+        action: jobs::JobsAction,
+    },
     /// Serve the simulator of the three APIs on loopback until interrupted.
     Sim(sim::SimArgs),
     /// Show or check the effective configuration.

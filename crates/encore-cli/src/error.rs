@@ -17,6 +17,9 @@ use crate::exit::Exit;
 pub struct CliError {
     exit: Exit,
     error: anyhow::Error,
+    /// What to do about it, printed after the causes (replaces the generic note of an unknown
+    /// outcome).
+    note: Option<String>,
 }
 
 impl CliError {
@@ -26,7 +29,14 @@ impl CliError {
         CliError {
             exit,
             error: error.into(),
+            note: None,
         }
+    }
+
+    /// The same error, with `note` saying what to do about it (printed as `note: …`).
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
     }
 
     /// Input or configuration refused before any call was made (exit 3).
@@ -84,7 +94,9 @@ impl CliError {
                 shown.push_str(&line);
             }
         }
-        if self.exit == Exit::OutcomeUnknown {
+        if let Some(note) = &self.note {
+            writeln!(out, "note: {note}")?;
+        } else if self.exit == Exit::OutcomeUnknown {
             writeln!(
                 out,
                 "note: a billed job may have been created; check the service's dashboard before running again"
@@ -97,6 +109,30 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.error.fmt(f)
+    }
+}
+
+/// The exit a job store's refusal or failure earns, by its kind: a file or database that
+/// cannot be used (not encore's, corrupt, newer, read-only, full, locked), a job that does not
+/// exist and an invalid argument are bad input (3); an unreachable PostgreSQL may pass (2); a
+/// conflict with the job's state, a lost lease and anything else are permanent (1).
+pub fn store_exit(error: &encore_store::Error) -> Exit {
+    use encore_store::ErrorKind;
+    match error.kind() {
+        ErrorKind::Incompatible
+        | ErrorKind::Storage
+        | ErrorKind::Busy
+        | ErrorKind::WorkerLocked
+        | ErrorKind::NotFound
+        | ErrorKind::Invalid => Exit::BadInput,
+        ErrorKind::Unavailable => Exit::GaveUp,
+        _ => Exit::Permanent,
+    }
+}
+
+impl From<encore_store::Error> for CliError {
+    fn from(error: encore_store::Error) -> Self {
+        CliError::new(store_exit(&error), error)
     }
 }
 
@@ -145,6 +181,18 @@ mod tests {
         );
         assert!(printed(&error).contains("note: a billed job may have been created"));
         assert!(!printed(&CliError::interrupted()).contains("note:"));
+    }
+
+    #[test]
+    fn a_note_replaces_the_generic_one() {
+        let error = CliError::new(Exit::OutcomeUnknown, anyhow::anyhow!("song.submit: lost"))
+            .with_note("resolve it: `encore jobs resolve J --adopt TASK_ID`");
+        let text = printed(&error);
+        assert!(
+            text.ends_with("note: resolve it: `encore jobs resolve J --adopt TASK_ID`\n"),
+            "{text}"
+        );
+        assert!(!text.contains("dashboard"), "{text}");
     }
 
     #[test]

@@ -1,8 +1,13 @@
-//! Ctrl-C: a command stops with exit 130, and says that jobs the services accepted keep
-//! running there.
+//! Ctrl-C: a command stops with exit 130.
+//!
+//! Most commands stop at once and say that jobs the services accepted keep running there
+//! ([`interruptible`]). `encore run` stops its job at the next safe point on the first Ctrl-C
+//! and at once on the second ([`Interrupts`]).
 
 use std::pin::Pin;
 use std::task::Poll;
+
+use anyhow::Context as _;
 
 use crate::error::CliError;
 
@@ -68,5 +73,35 @@ impl Terminate {
     /// The next signal after the first.
     pub async fn second(mut self) {
         self.first().await;
+    }
+}
+
+/// Every Ctrl-C from the moment it is made, one at a time (none is missed between two).
+#[derive(Debug)]
+pub struct Interrupts {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+    #[cfg(windows)]
+    signal: tokio::signal::windows::CtrlC,
+}
+
+impl Interrupts {
+    /// Starts listening.
+    pub fn listen() -> Result<Interrupts, CliError> {
+        #[cfg(unix)]
+        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+        #[cfg(windows)]
+        let signal = tokio::signal::windows::ctrl_c();
+        let signal = signal
+            .context("cannot listen for Ctrl-C")
+            .map_err(CliError::permanent)?;
+        Ok(Interrupts { signal })
+    }
+
+    /// Completes at the next Ctrl-C.
+    pub async fn next(&mut self) {
+        if self.signal.recv().await.is_none() {
+            std::future::pending::<()>().await;
+        }
     }
 }

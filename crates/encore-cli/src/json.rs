@@ -3,9 +3,15 @@
 use std::collections::BTreeMap;
 
 use encore_clients::{CallOutcome, CallRecord, Config, Endpoint, Service};
-use encore_pipeline::{FailureClass, Lyrics, PipelineConfig, PipelineError, Report};
+use encore_pipeline::job::Millis;
+use encore_pipeline::{
+    FailureClass, JobStatus, Lyrics, PipelineConfig, PipelineError, Report, StepName, StepRecord,
+    StepState,
+};
 use encore_sim::Ledger;
-use serde::Serialize;
+use encore_store::{Attention, Job, JobDetail, JobError, JobId, Origin};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::exit::Exit;
 
@@ -84,6 +90,195 @@ impl<'a> RunJson<'a> {
             suno_task_id: report.song.as_ref().map(|s| s.task_id.as_str()),
             render_id: report.video.as_ref().map(|v| v.render_id.as_str()),
             calls: report.calls.iter().map(CallJson::from).collect(),
+        }
+    }
+}
+
+/// What a succeeded job stored as its result (the runner's `result`).
+#[derive(Debug, Default, Deserialize)]
+pub struct StoredResult {
+    video_url: Option<String>,
+    audio_url: Option<String>,
+    lyrics: Option<Lyrics>,
+    suno_task_id: Option<String>,
+    render_id: Option<String>,
+}
+
+impl StoredResult {
+    /// The result stored with `job` (empty fields for what is missing or unreadable).
+    pub fn of(job: &Job) -> StoredResult {
+        job.result
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
+    }
+
+    /// The video's URL.
+    pub fn video_url(&self) -> Option<&str> {
+        self.video_url.as_deref()
+    }
+
+    /// The song's URL.
+    pub fn audio_url(&self) -> Option<&str> {
+        self.audio_url.as_deref()
+    }
+
+    /// The lyrics.
+    pub fn lyrics(&self) -> Option<&Lyrics> {
+        self.lyrics.as_ref()
+    }
+}
+
+impl<'a> RunJson<'a> {
+    /// The document of a job that had succeeded before this run (nothing was called).
+    pub fn succeeded_earlier(result: &'a StoredResult) -> Self {
+        RunJson {
+            status: Status::Succeeded,
+            video_url: result.video_url.as_deref(),
+            audio_url: result.audio_url.as_deref(),
+            lyrics: result.lyrics.as_ref(),
+            error: None,
+            error_class: None,
+            exit_code: Exit::Success.code(),
+            elapsed_ms: 0,
+            suno_task_id: result.suno_task_id.as_deref(),
+            render_id: result.render_id.as_deref(),
+            calls: Vec::new(),
+        }
+    }
+}
+
+/// `encore run --json`: the run's document with its job: its id, its stored status after the
+/// run, and what resolves it when it needs attention.
+#[derive(Debug, Serialize)]
+pub struct RunJobJson<'a> {
+    /// The job's id.
+    pub job_id: JobId,
+    /// The job's status as stored when the run ended.
+    pub job_status: JobStatus,
+    /// Why the job needs attention and what resolves it (with `job_status` `needs_attention`).
+    pub attention: Option<&'a Attention>,
+    /// The run.
+    #[serde(flatten)]
+    pub run: RunJson<'a>,
+}
+
+/// A time as RFC 3339 in UTC, to the millisecond.
+pub fn time(at: Millis) -> String {
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(at).unwrap_or(0));
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+/// Who holds a job.
+#[derive(Debug, Serialize)]
+pub struct LeaseJson<'a> {
+    /// The holder (`cli@<host> pid <pid>` for `encore run`).
+    owner: &'a str,
+    /// When its lease expires unless renewed.
+    expires_at: String,
+    /// Whether it had not expired when read.
+    live: bool,
+}
+
+/// One job in `encore jobs list --json`.
+#[derive(Debug, Serialize)]
+pub struct JobJson<'a> {
+    id: JobId,
+    status: JobStatus,
+    origin: Origin,
+    /// The business's name, from the job's input.
+    name: Option<&'a str>,
+    created_at: String,
+    updated_at: String,
+    lease: Option<LeaseJson<'a>>,
+    error: Option<&'a JobError>,
+    attention: Option<&'a Attention>,
+}
+
+impl<'a> JobJson<'a> {
+    /// The document of `job`, read at `now`.
+    pub fn new(job: &'a Job, now: Millis) -> Self {
+        JobJson {
+            id: job.id,
+            status: job.status,
+            origin: job.origin,
+            name: job.input.get("name").and_then(Value::as_str),
+            created_at: time(job.created_at),
+            updated_at: time(job.updated_at),
+            lease: job.lease.as_ref().map(|l| LeaseJson {
+                owner: &l.owner,
+                expires_at: time(l.expires_at),
+                live: l.expires_at > now,
+            }),
+            error: job.error.as_ref(),
+            attention: job.attention.as_ref(),
+        }
+    }
+}
+
+/// One step in `encore jobs show --json`.
+#[derive(Debug, Serialize)]
+pub struct StepJson<'a> {
+    name: StepName,
+    state: StepState,
+    attempts: u32,
+    external_id: Option<&'a str>,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    /// From its first start to its last finish.
+    elapsed_ms: Option<u64>,
+    error: Option<&'a str>,
+    result: Option<&'a Value>,
+}
+
+impl<'a> From<&'a StepRecord> for StepJson<'a> {
+    /// A step's record, without its correlation token (a credential of its callback URL).
+    fn from(step: &'a StepRecord) -> Self {
+        StepJson {
+            name: step.name,
+            state: step.state,
+            attempts: step.attempts,
+            external_id: step.external_id.as_deref(),
+            started_at: step.started_at.map(time),
+            finished_at: step.finished_at.map(time),
+            elapsed_ms: step_elapsed_ms(step),
+            error: step.error.as_deref(),
+            result: step.result.as_ref(),
+        }
+    }
+}
+
+/// A step's time from its first start to its last finish, once both are stored.
+pub fn step_elapsed_ms(step: &StepRecord) -> Option<u64> {
+    let (start, end) = (step.started_at?, step.finished_at?);
+    u64::try_from(end - start).ok()
+}
+
+/// `encore jobs show --json` and `encore jobs resolve --json`: a job with its input, result and
+/// steps.
+#[derive(Debug, Serialize)]
+pub struct JobDetailJson<'a> {
+    #[serde(flatten)]
+    job: JobJson<'a>,
+    input: &'a Value,
+    result: Option<&'a Value>,
+    cancel_requested: bool,
+    /// The fencing number of the job's latest claim.
+    fence: i64,
+    steps: Vec<StepJson<'a>>,
+}
+
+impl<'a> JobDetailJson<'a> {
+    /// The document of `detail`, read at `now`.
+    pub fn new(detail: &'a JobDetail, now: Millis) -> Self {
+        JobDetailJson {
+            job: JobJson::new(&detail.job, now),
+            input: &detail.job.input,
+            result: detail.job.result.as_ref(),
+            cancel_requested: detail.job.cancel_requested,
+            fence: detail.job.fence,
+            steps: detail.steps.iter().map(StepJson::from).collect(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod error;
 pub mod exit;
+mod holder;
 mod interrupt;
 mod json;
 mod keys;
@@ -19,6 +20,7 @@ mod progress;
 mod report;
 mod settings;
 mod setup;
+mod store;
 
 use std::io::Write as _;
 use std::process::ExitCode;

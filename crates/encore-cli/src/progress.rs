@@ -47,7 +47,8 @@ impl Progress {
         self
     }
 
-    fn line(&self, text: &str) {
+    /// Prints a line of its own (between the live spinners on a terminal).
+    pub fn line(&self, text: &str) {
         match &self.live {
             Some(mp) => {
                 let _ = mp.println(text);

@@ -75,28 +75,3 @@ pub fn http(config: &Config) -> Result<Http, CliError> {
         .context("cannot build the HTTP client")
         .map_err(CliError::permanent)
 }
-
-/// The job store every command uses unless told otherwise: `jobs.db` in the user's data
-/// directory (`$XDG_DATA_HOME/encore`, `~/.local/share/encore` on Linux).
-pub fn default_db() -> Result<String, CliError> {
-    let dirs = directories::ProjectDirs::from("", "", "encore").ok_or_else(|| {
-        CliError::bad_input(anyhow::anyhow!(
-            "no home directory to keep the job store in: give --db PATH"
-        ))
-    })?;
-    Ok(dirs
-        .data_dir()
-        .join("jobs.db")
-        .to_string_lossy()
-        .into_owned())
-}
-
-/// This machine's name, for lease owners (`serve:host:pid`).
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".to_owned())
-}

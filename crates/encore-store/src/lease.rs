@@ -95,6 +95,18 @@ const CLAIM_ONE: &str = concat!(
     job_columns!()
 );
 
+/// Takes one running job over from a holder its caller knows is gone (its process no longer
+/// exists), before that holder's lease expires: only while the same holder and fence still
+/// hold it, so a job that changed hands meanwhile is left alone.
+const TAKE_OVER: &str = concat!(
+    "UPDATE jobs SET status = 'running', lease_owner = $2, lease_expires_at = $3 + $4, \
+     lease_fence = lease_fence + 1, event_seq = event_seq + 1, updated_at = $3, \
+     error = NULL, attention = NULL \
+     WHERE id = $1 AND status = 'running' AND lease_owner = $5 AND lease_fence = $6 \
+     RETURNING event_seq, ",
+    job_columns!()
+);
+
 const SELECT_IN_FLIGHT: &str =
     "SELECT name FROM job_steps WHERE job_id = $1 AND state = 'in_flight'";
 const SET_STEP_STATE: &str = "UPDATE job_steps SET state = $3, error = $4, finished_at = $5 \
@@ -264,6 +276,79 @@ impl Store {
             Some(job) => Ok(self.lease_for(job, owner)),
             None => Err(self.claim_refusal(id, now).await),
         }
+    }
+
+    /// Takes job `id` over for `owner` for `ttl` from `gone`, the holder of its lease at
+    /// fencing number `fence`, before that lease expires — for a caller that knows the holder
+    /// stopped (`encore run` checks that an `encore run` process of this host that held the job
+    /// no longer exists). The change is conditional on `gone` and `fence` still holding the
+    /// job, in one statement; the claim is then the same as [`Store::claim`]'s (a billed step
+    /// left `in_flight` becomes `unknown`), and the timeline says whose lease was taken.
+    ///
+    /// A wrong judgment cannot pay twice: the holder, if it was alive after all, has lost its
+    /// fence, so its next write (a billed step's `in_flight` record included, which comes
+    /// before its request is sent) is refused with [`ErrorKind::LeaseLost`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`]; [`ErrorKind::Conflict`] when the job is no longer running
+    /// under `gone` at `fence` (the message says who holds it now, or what it is).
+    pub async fn take_over(
+        &self,
+        id: JobId,
+        owner: &str,
+        ttl: Duration,
+        gone: &str,
+        fence: i64,
+    ) -> Result<Lease, Error> {
+        let now = now_millis();
+        let outcome: Result<Option<Job>, Fail> = on_backend!(self, |pool| async {
+            let mut tx = pool.begin().await?;
+            let Some(row) = sqlx::query(TAKE_OVER)
+                .bind(id.to_string())
+                .bind(owner)
+                .bind(now)
+                .bind(ttl_millis(ttl))
+                .bind(gone)
+                .bind(fence)
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let job = after_claim!(tx, row, owner, now);
+            let seq: i64 = sqlx::query_scalar(NEXT_SEQ)
+                .bind(id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(INSERT_EVENT)
+                .bind(id.to_string())
+                .bind(seq)
+                .bind(now)
+                .bind("taken_over")
+                .bind(to_json(&json!({
+                    "from": gone, "from_fence": fence, "owner": owner, "fence": job.fence,
+                })))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Some(job))
+        }
+        .await);
+        if let Some(job) = outcome.map_err(|f| self.fail("taking a job over", f))? {
+            tracing::info!(job = %id, from = gone, owner, "job taken over from a stopped runner");
+            return Ok(self.lease_for(job, owner));
+        }
+        let why = self.claim_refusal(id, now).await;
+        if why.is_not_found() {
+            return Err(why);
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "taking job {id} over from {gone} (fence {fence}): it is no longer theirs; {why}"
+            ),
+        ))
     }
 
     fn lease_for(&self, job: Job, owner: &str) -> Lease {

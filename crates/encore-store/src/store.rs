@@ -206,6 +206,14 @@ async fn open_sqlite(target: &Target, path: &Path, options: &StoreOptions) -> Re
     }
     check_sqlite_header(target, path)?;
     check_writable(target, path)?;
+    // The database is judged (and migrated) on a connection that sets no persistent setting:
+    // WAL is recorded in the file's header, so setting it before the file is known to be
+    // encore's would change another application's database that is then refused.
+    let judge = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .busy_timeout(options.busy_timeout);
     let connect = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -216,10 +224,18 @@ async fn open_sqlite(target: &Target, path: &Path, options: &StoreOptions) -> Re
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(options.busy_timeout);
-    let mut conn = SqliteConnection::connect_with(&connect)
+    let mut conn = SqliteConnection::connect_with(&judge)
         .await
         .map_err(|e| db_error(target, "opening", e))?;
-    let migrated = schema::migrate_sqlite(target, &mut conn).await;
+    let mut migrated = schema::migrate_sqlite(target, &mut conn).await;
+    if migrated.is_ok() {
+        // Encore's database: WAL from now on, before any other connection uses it.
+        migrated = sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&mut conn)
+            .await
+            .map(drop)
+            .map_err(|e| db_error(target, "opening", e));
+    }
     let closed = conn.close().await;
     migrated?;
     closed.map_err(|e| db_error(target, "opening", e))?;

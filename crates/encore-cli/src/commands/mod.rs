@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod jobs;
 pub mod lyrics;
 pub mod run;
 pub mod serve;
@@ -22,6 +23,7 @@ pub async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Run(args) => Box::pin(run::run(args)).await,
         Command::Serve(args) => Box::pin(serve::run(args)).await,
         Command::Sim(args) => sim::run(args).await,
+        Command::Jobs { action } => jobs::run(action).await,
         Command::Config { action } => config::run(action),
         Command::Lyrics(args) => Box::pin(lyrics::run(args)).await,
         Command::Song(args) => Box::pin(song::run(args)).await,

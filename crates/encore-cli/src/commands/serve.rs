@@ -9,9 +9,9 @@ use anyhow::Context as _;
 use clap::Args;
 use encore_service::server::{self, ServerParts};
 use encore_sim::{SimConfig, SimState};
-use encore_store::{Backend, Store};
+use encore_store::Backend;
 
-use crate::args::{ConfigArgs, TargetArgs, named_scenario, scenario_names, time_scale};
+use crate::args::{ConfigArgs, StoreArgs, TargetArgs, named_scenario, scenario_names, time_scale};
 use crate::error::CliError;
 use crate::keys::{self, Needs};
 use crate::output;
@@ -24,10 +24,8 @@ pub struct ServeArgs {
     config: ConfigArgs,
     #[command(flatten)]
     target: TargetArgs,
-    /// The job store: a SQLite file, or a postgres:// URL for several workers (default: jobs.db
-    /// in the user's data directory).
-    #[arg(long, value_name = "PATH|URL")]
-    db: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Where the API listens (default 127.0.0.1:8080; a non-loopback address needs
     /// `serve.api_token`).
     #[arg(long, value_name = "ADDR")]
@@ -119,20 +117,11 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let keys = keys::from_env(Needs::ALL, &mut settings, sim_url.is_some())?;
     let http = setup::http(&settings.clients)?;
 
-    let target = match &args.db {
-        Some(db) => db.clone(),
-        None => setup::default_db()?,
-    };
-    let store = Store::open(&target)
-        .await
-        .map_err(|e| CliError::bad_input(anyhow::Error::new(e)))?;
+    let target = crate::store::target(&args.store, &settings.store)?;
+    let store = crate::store::open(&target).await?;
     // One serving process per SQLite file; several share a PostgreSQL store.
     let _lock = match store.backend() {
-        Backend::Sqlite => Some(
-            store
-                .lock_worker()
-                .map_err(|e| CliError::bad_input(anyhow::Error::new(e)))?,
-        ),
+        Backend::Sqlite => Some(store.lock_worker()?),
         Backend::Postgres => None,
     };
     let public_url = settings.serve.public_url.clone();
@@ -145,7 +134,11 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             http,
             keys,
             pipeline: settings.pipeline.clone(),
-            owner: format!("serve:{}:{}", setup::host_name(), std::process::id()),
+            owner: format!(
+                "serve@{} pid {}",
+                crate::holder::host_name(),
+                std::process::id()
+            ),
         },
     )
     .await

@@ -2,23 +2,34 @@
 
 mod config;
 mod config_env;
+mod ctrl_c;
 mod demo;
+mod durable;
 mod errors;
+mod job_support;
+mod jobs;
 mod keys;
 mod providers;
 mod readme;
 mod serve;
 mod sim;
 mod stages;
+mod store_files;
 mod usage;
 
 use assert_cmd::Command;
 use serde_json::Value;
 
-/// The `encore` binary with a clean environment (no keys, no ENCORE_* overrides, logs off), as
-/// a `std` command for tests that talk to it while it runs.
+/// The `encore` binary with a clean environment (no keys, no ENCORE_* overrides, logs off, and
+/// the platform's data directory in the test's target directory, so that a run without `--db`
+/// never journals in the home directory), as a `std` command for tests that talk to it while
+/// it runs.
 pub fn encore_process() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_encore"));
+    cmd.env(
+        "XDG_DATA_HOME",
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("xdg-data"),
+    );
     for (key, _) in std::env::vars() {
         if key.starts_with("ENCORE_")
             || key.ends_with("_API_KEY")

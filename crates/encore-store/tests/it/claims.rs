@@ -346,10 +346,103 @@ async fn claiming_one_job(db: &TestDb) {
     );
 }
 
+/// `take_over` (`encore run --resume` after the runner's process is gone, its lease still
+/// live): conditional on the holder and its fence; the old holder's writes are refused
+/// afterwards, a billed step it left in flight is `unknown`, and the timeline names it.
+async fn taking_over_from_a_stopped_runner(db: &TestDb) {
+    let store = db.open().await;
+    let ttl = Duration::from_secs(600);
+    let job = queued(&store, Origin::Cli).await;
+    let old = store.claim(job.id, "cli@host pid 1", ttl).await.unwrap();
+    old.start(StepName::Template, None).await.unwrap();
+    old.finish(StepName::Template, None, &json!({}))
+        .await
+        .unwrap();
+    old.start(StepName::SongSubmit, Some("token"))
+        .await
+        .unwrap();
+
+    // The lease is live: a plain claim is refused.
+    let err = store
+        .claim(job.id, "cli@host pid 2", ttl)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    // Another holder or another fence than the job's: refused, nothing changes.
+    for (gone, fence) in [
+        ("cli@host pid 1", old.fence() + 1),
+        ("cli@host pid 9", old.fence()),
+    ] {
+        let err = store
+            .take_over(job.id, "cli@host pid 2", ttl, gone, fence)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+        assert!(
+            err.to_string().contains("is held by cli@host pid 1"),
+            "{err}"
+        );
+    }
+    let unchanged = store.get_job(job.id).await.unwrap();
+    assert_eq!(unchanged.job.fence, old.fence());
+    assert_eq!(unchanged.steps[1].state, StepState::InFlight);
+
+    let new = store
+        .take_over(job.id, "cli@host pid 2", ttl, "cli@host pid 1", old.fence())
+        .await
+        .unwrap();
+    assert_eq!(new.fence(), old.fence() + 1);
+    assert_eq!(new.owner(), "cli@host pid 2");
+    let detail = store.get_job(job.id).await.unwrap();
+    assert_eq!(detail.job.lease.unwrap().owner, "cli@host pid 2");
+    let states: Vec<(StepName, StepState)> =
+        detail.steps.iter().map(|s| (s.name, s.state)).collect();
+    assert_eq!(
+        states,
+        [
+            (StepName::Template, StepState::Done),
+            (StepName::SongSubmit, StepState::Unknown),
+        ]
+    );
+    // The old holder, alive after all, writes nothing more.
+    let err = old
+        .finish(StepName::SongSubmit, Some("task-1"), &json!({}))
+        .await
+        .unwrap_err();
+    assert!(err.is_lease_lost(), "{err}");
+    let events = all_events(&store, job.id).await;
+    let taken = events
+        .iter()
+        .find(|e| e.kind == "taken_over")
+        .expect("a taken_over event");
+    assert_eq!(taken.data["from"], "cli@host pid 1");
+    assert_eq!(taken.data["owner"], "cli@host pid 2");
+
+    // The same stale judgment again changes nothing.
+    let err = store
+        .take_over(job.id, "cli@host pid 3", ttl, "cli@host pid 1", old.fence())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    // Only a running job is taken over.
+    new.release().await.unwrap();
+    let err = store
+        .take_over(job.id, "cli@host pid 3", ttl, "cli@host pid 2", new.fence())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("is queued"), "{err}");
+    let err = store
+        .take_over(JobId::generate(), "x", ttl, "y", 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
 on_both_backends!(
     concurrent_claims_never_share_a_job,
     a_lost_lease_writes_nothing,
     fenced_writes_race_a_takeover,
     release_renew_and_cancel,
     claiming_one_job,
+    taking_over_from_a_stopped_runner,
 );

@@ -87,6 +87,9 @@ async fn a_foreign_database_is_refused(db: &TestDb) {
             .unwrap();
         }
     }
+    // The SQLite file's bytes (its journal mode in the header included) stay as they were.
+    let bytes =
+        (db.kind == crate::support::Kind::Sqlite).then(|| std::fs::read(db.path()).unwrap());
     let err = Store::open(db.target()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Incompatible, "{err}");
     assert!(
@@ -94,6 +97,12 @@ async fn a_foreign_database_is_refused(db: &TestDb) {
             .contains("holds other tables (users) and no encore migrations"),
         "{err}"
     );
+    if let Some(bytes) = bytes {
+        assert!(
+            std::fs::read(db.path()).unwrap() == bytes,
+            "the file changed"
+        );
+    }
     assert_eq!(tables(db).await, ["users"], "nothing was created");
 }
 

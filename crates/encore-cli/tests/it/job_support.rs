@@ -1,0 +1,341 @@
+//! What the job tests share: a standalone `encore sim` process (its ledger outlives the
+//! `encore run` processes that a test kills and restarts), a job store in a temporary
+//! directory read with encore-store while `encore run` writes it, and `encore run` processes
+//! to watch, kill and resume.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use encore_pipeline::{StepName, StepState};
+use encore_store::{JobDetail, JobId, Store};
+use serde_json::Value;
+
+use crate::{KillOnDrop, encore_process};
+
+/// A `[pipeline]` table for the simulator's time scale 0.01: status reads every 100–250 ms.
+pub const FAST_POLLING: &str = "[pipeline]
+song_poll = { interval = \"100ms\", max_interval = \"250ms\", multiplier = 1.5, deadline = \"2m\" }
+video_poll = { interval = \"100ms\", max_interval = \"250ms\", multiplier = 1.5, deadline = \"2m\" }
+";
+
+/// How long a test waits for anything before failing.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A standalone simulator at time scale 0.01, killed when dropped.
+pub struct Sim {
+    _process: KillOnDrop,
+    pub base: String,
+}
+
+impl Sim {
+    /// `encore sim --port 0 --time-scale 0.01`, with `scenario` (TOML) when given.
+    pub fn start(dir: &Path, scenario: Option<&str>) -> Sim {
+        let mut cmd = encore_process();
+        cmd.args(["sim", "--port", "0", "--time-scale", "0.01"]);
+        if let Some(scenario) = scenario {
+            let file = dir.join("scenario.toml");
+            std::fs::write(&file, scenario).unwrap();
+            cmd.arg("--scenario-file").arg(file);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut banner = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        banner.read_line(&mut first).unwrap();
+        let process = KillOnDrop(child);
+        std::thread::spawn(move || std::io::copy(&mut banner, &mut std::io::sink()));
+        let base = first
+            .trim()
+            .strip_prefix("encore simulator listening on ")
+            .unwrap_or_else(|| panic!("{first:?}"))
+            .to_owned();
+        Sim {
+            _process: process,
+            base,
+        }
+    }
+
+    /// `GET /__sim/ledger`.
+    pub fn ledger(&self) -> Value {
+        let host = self.base.strip_prefix("http://").unwrap();
+        let mut stream = TcpStream::connect(host).unwrap();
+        write!(
+            stream,
+            "GET /__sim/ledger HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    }
+
+    /// The ids of the billed jobs of `kind` (`suno_task`, `creatomate_render`) in the ledger.
+    pub fn billed(&self, kind: &str) -> Vec<String> {
+        self.ledger()["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["kind"] == kind)
+            .map(|j| j["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// A temporary directory with a fast-polling `encore.toml` and a job store, read from the
+/// test with encore-store.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub config: PathBuf,
+    rt: tokio::runtime::Runtime,
+    store: Mutex<Option<Store>>,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace::with_config(FAST_POLLING)
+    }
+
+    pub fn with_config(config: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("jobs.db");
+        let file = dir.path().join("encore.toml");
+        std::fs::write(&file, config).unwrap();
+        Workspace {
+            dir,
+            db,
+            config: file,
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            store: Mutex::new(None),
+        }
+    }
+
+    /// `encore <args> --db <db> --config <config>` (and `--sim` when given).
+    pub fn command(&self, sim: Option<&Sim>, args: &[&str]) -> std::process::Command {
+        let mut cmd = encore_process();
+        cmd.args(args).arg("--db").arg(&self.db);
+        cmd.arg("--config").arg(&self.config);
+        if let Some(sim) = sim {
+            cmd.args(["--sim", &sim.base]);
+        }
+        cmd
+    }
+
+    /// Runs `encore <args>` to its end (within the test's patience).
+    pub fn output(&self, sim: Option<&Sim>, args: &[&str]) -> Output {
+        finish(
+            self.command(sim, args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    /// `encore jobs <args> --json`, expecting exit `code`: the document.
+    pub fn jobs_json(&self, args: &[&str], code: i32) -> Value {
+        let mut all = vec!["jobs"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        let out = self.output(None, &all);
+        assert_eq!(out.status.code(), Some(code), "{}", describe(&out));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&out)))
+    }
+
+    /// Starts `encore run` for a new job of a business named `name`.
+    pub fn start_run(&self, sim: &Sim, name: &str) -> Running {
+        Running::spawn(self.command(
+            Some(sim),
+            &[
+                "run",
+                "--business",
+                "a neighbourhood bakery",
+                "--name",
+                name,
+                "--lang",
+                "en",
+            ],
+        ))
+    }
+
+    /// `encore run --resume id` to its end.
+    pub fn resume(&self, sim: &Sim, id: JobId) -> Output {
+        self.output(Some(sim), &["run", "--resume", &id.to_string(), "--json"])
+    }
+
+    /// The test's one handle on the job store (one per file per process: opening a second
+    /// one makes the store check the file with an `open`/`close` of its own, and closing any
+    /// descriptor of a file drops the process's POSIX locks on it, which SQLite relies on).
+    pub fn store(&self) -> Store {
+        let mut store = self.store.lock().unwrap();
+        store
+            .get_or_insert_with(|| {
+                self.rt
+                    .block_on(Store::open(self.db.to_str().unwrap()))
+                    .expect("the job store opens")
+            })
+            .clone()
+    }
+
+    /// Runs `future` on the workspace's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.rt.block_on(future)
+    }
+
+    /// The job with its steps, as stored now.
+    pub fn job(&self, id: JobId) -> JobDetail {
+        let store = self.store();
+        self.rt.block_on(store.get_job(id)).expect("the job exists")
+    }
+
+    /// Reads the job every 2 ms until `ready` says so (or fails the test).
+    pub fn wait_for(&self, id: JobId, what: &str, ready: impl Fn(&JobDetail) -> bool) -> JobDetail {
+        let store = self.store();
+        let start = Instant::now();
+        loop {
+            let detail = self.rt.block_on(store.get_job(id)).expect("the job exists");
+            if ready(&detail) {
+                return detail;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "job {id}: never {what}: {:#?}",
+                detail.steps
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// The state of `step` in `detail` (`None`: never started).
+pub fn state(detail: &JobDetail, step: StepName) -> Option<StepState> {
+    detail
+        .steps
+        .iter()
+        .find(|s| s.name == step)
+        .map(|s| s.state)
+}
+
+/// A running `encore` whose stderr lines are collected as they come.
+pub struct Running {
+    pub child: Child,
+    stderr: Arc<Mutex<String>>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn spawn(mut cmd: std::process::Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, lines) = mpsc::channel();
+        let reader = BufReader::new(child.stderr.take().unwrap());
+        let all = stderr.clone();
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                all.lock().unwrap().push_str(&format!("{line}\n"));
+                let _ = tx.send(line);
+            }
+        });
+        Running {
+            child,
+            stderr,
+            lines,
+        }
+    }
+
+    /// Waits for a stderr line containing `text`; returns it.
+    pub fn line_with(&self, text: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no line with {text:?} ({e}):\n{}", self.stderr()),
+            }
+        }
+    }
+
+    /// The job id from the `job <id> started` line.
+    pub fn job_id(&self) -> JobId {
+        let line = self.line_with(" started (journal ");
+        line.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Everything written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// SIGKILL, and reap the process (its pid is then gone).
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Sends SIGINT (Ctrl-C).
+    #[cfg(unix)]
+    pub fn interrupt(&self) {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::INT,
+        )
+        .unwrap();
+    }
+
+    /// Waits for the exit: the output with the stderr collected so far.
+    pub fn wait(self) -> Output {
+        let Running { child, stderr, .. } = self;
+        let mut out = finish(child);
+        // The reader thread has seen the end of stderr once the process is gone.
+        std::thread::sleep(Duration::from_millis(20));
+        out.stderr = stderr.lock().unwrap().clone().into_bytes();
+        out
+    }
+}
+
+/// Waits for `child` to exit within the test's patience (killing it otherwise).
+fn finish(mut child: Child) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > PATIENCE {
+            child.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Exit code, stdout and stderr, for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Stdout as one JSON document.
+pub fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", describe(out)))
+}
