@@ -230,3 +230,107 @@ fn a_public_address_without_an_api_token_is_refused() {
             .exists()
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn no_secret_reaches_the_logs_or_the_answers_even_at_trace_level() {
+    use rustix::process::Signal;
+    const TOKEN: &str = "api-token-SENTINEL-0123456789";
+    const SECRET: &str = "callback-secret-SENTINEL-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("jobs.db").to_string_lossy().into_owned();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = encore_process()
+        .args([
+            "serve",
+            "--demo",
+            "--db",
+            &db,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("ENCORE_SERVE__API_TOKEN", TOKEN)
+        .env("ENCORE_SERVE__CALLBACK_SECRET", SECRET)
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("encore serve listening on"), "{first:?}");
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
+    });
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        text
+    });
+    let child = KillOnDrop(child);
+    let with_token = |method: &str, path: &str, body: Option<&Value>| {
+        let host = base.strip_prefix("http://").unwrap();
+        let mut stream = TcpStream::connect(host).unwrap();
+        let body = body.map(Value::to_string).unwrap_or_default();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let created = with_token(
+        "POST",
+        "/v1/jobs",
+        Some(&json!({"business": "a bakery", "name": "Haneul", "lang": "en"})),
+    );
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    let id = created
+        .split("\"id\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut answers = created.clone();
+    wait_until("the job to succeed", Duration::from_secs(60), || {
+        let job = with_token("GET", &format!("/v1/jobs/{id}"), None);
+        answers.push_str(&job);
+        job.contains("\"status\":\"succeeded\"")
+    });
+    answers.push_str(
+        &with_token("GET", &format!("/v1/jobs/{id}/events?after=0"), None)
+            .chars()
+            .take(200_000)
+            .collect::<String>(),
+    );
+    signal(&child, Signal::TERM);
+    let mut child = child;
+    child.0.wait().unwrap();
+    let logs = logs.join().unwrap();
+    let out = out.join().unwrap();
+    assert!(
+        logs.len() > 1000,
+        "trace logs were written: {} bytes",
+        logs.len()
+    );
+    for (name, text) in [("logs", &logs), ("stdout", &out), ("answers", &answers)] {
+        assert!(!text.contains(TOKEN), "the API token is in the {name}");
+        assert!(
+            !text.contains(SECRET),
+            "the callback secret is in the {name}"
+        );
+    }
+    // Callback URLs carry a per-job credential (their HMAC token): not in the logs either.
+    assert!(!logs.contains("/hooks/"), "a callback URL is in the logs");
+}
