@@ -3,8 +3,7 @@
 //! directory read with encore-store while `encore run` writes it, and `encore run` processes
 //! to watch, kill and resume.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
@@ -35,28 +34,15 @@ pub struct Sim {
 impl Sim {
     /// `encore sim --port 0 --time-scale 0.01`, with `scenario` (TOML) when given.
     pub fn start(dir: &Path, scenario: Option<&str>) -> Sim {
-        let mut cmd = encore_process();
-        cmd.args(["sim", "--port", "0", "--time-scale", "0.01"]);
+        let mut args = vec!["--time-scale".to_owned(), "0.01".to_owned()];
         if let Some(scenario) = scenario {
             let file = dir.join("scenario.toml");
             std::fs::write(&file, scenario).unwrap();
-            cmd.arg("--scenario-file").arg(file);
+            args.push("--scenario-file".to_owned());
+            args.push(file.to_string_lossy().into_owned());
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut banner = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        banner.read_line(&mut first).unwrap();
-        let process = KillOnDrop(child);
-        std::thread::spawn(move || std::io::copy(&mut banner, &mut std::io::sink()));
-        let base = first
-            .trim()
-            .strip_prefix("encore simulator listening on ")
-            .unwrap_or_else(|| panic!("{first:?}"))
-            .to_owned();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (process, base) = crate::start_sim(&args);
         Sim {
             _process: process,
             base,
@@ -65,18 +51,7 @@ impl Sim {
 
     /// `GET /__sim/ledger`.
     pub fn ledger(&self) -> Value {
-        let host = self.base.strip_prefix("http://").unwrap();
-        let mut stream = TcpStream::connect(host).unwrap();
-        write!(
-            stream,
-            "GET /__sim/ledger HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+        crate::get_json(&self.base, "/__sim/ledger")
     }
 
     /// The ids of the billed jobs of `kind` (`suno_task`, `creatomate_render`) in the ledger.

@@ -17,6 +17,10 @@ mod stages;
 mod store_files;
 mod usage;
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::Stdio;
+
 use assert_cmd::Command;
 use serde_json::Value;
 
@@ -73,4 +77,69 @@ pub fn json_output(cmd: &mut Command, code: i32) -> Value {
     );
     serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{stdout}"))
+}
+
+/// Starts `encore sim --port 0` with `args`; returns the process (killed when dropped) and its
+/// base URL.
+pub fn start_sim(args: &[&str]) -> (KillOnDrop, String) {
+    let mut child = encore_process()
+        .args(["sim", "--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let base = first
+        .trim()
+        .strip_prefix("encore simulator listening on ")
+        .unwrap_or_else(|| panic!("{first:?}"))
+        .to_owned();
+    // Keep draining the banner so the process never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    (KillOnDrop(child), base)
+}
+
+/// One HTTP/1.1 exchange over a plain socket (with a Bearer key): the status code and the body
+/// (a chunked body's JSON part).
+pub fn http(base: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+    let host = base.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer test-key\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let code = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        match (body.find(['{', '[']), body.rfind(['}', ']'])) {
+            (Some(a), Some(b)) => body[a..=b].to_owned(),
+            _ => body.to_owned(),
+        }
+    } else {
+        body.to_owned()
+    };
+    (code, body)
+}
+
+/// `GET path` at `base`, expected 200, parsed as JSON.
+pub fn get_json(base: &str, path: &str) -> Value {
+    let (code, body) = http(base, "GET", path, None);
+    assert_eq!(code, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }

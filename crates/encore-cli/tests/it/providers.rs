@@ -3,13 +3,9 @@
 //! refused before anything is billed, and a Suno CALLBACK_EXCEPTION that comes before the audio
 //! still makes the song, from exactly one task.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::Stdio;
-
 use serde_json::Value;
 
-use crate::{KillOnDrop, encore, encore_process, json_output};
+use crate::{encore, get_json, json_output, start_sim};
 
 /// A `[pipeline]` table for the simulator's time scale 0.01: status reads every 100–250 ms.
 const FAST_POLLING: &str = "[pipeline]
@@ -100,22 +96,6 @@ fn no_suno_credits_are_refused_before_the_lyrics_are_paid_for() {
     );
 }
 
-/// `GET path` on the simulator at `base`, parsed as JSON.
-fn get_json(base: &str, path: &str) -> Value {
-    let host = base.strip_prefix("http://").unwrap();
-    let mut stream = TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
 #[test]
 fn a_callback_exception_before_the_audio_still_makes_the_song_from_one_task() {
     let (dir, scenario) = file(
@@ -124,30 +104,8 @@ fn a_callback_exception_before_the_audio_still_makes_the_song_from_one_task() {
     );
     let config = dir.path().join("encore.toml");
     std::fs::write(&config, FAST_POLLING).unwrap();
-    let mut sim = encore_process()
-        .args([
-            "sim",
-            "--port",
-            "0",
-            "--time-scale",
-            "0.01",
-            "--scenario-file",
-        ])
-        .arg(&scenario)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut banner = BufReader::new(sim.stdout.take().unwrap());
-    let mut first = String::new();
-    banner.read_line(&mut first).unwrap();
-    let _sim = KillOnDrop(sim);
-    std::thread::spawn(move || std::io::copy(&mut banner, &mut std::io::sink()));
-    let base = first
-        .trim()
-        .strip_prefix("encore simulator listening on ")
-        .unwrap_or_else(|| panic!("{first:?}"))
-        .to_owned();
+    let scenario = scenario.to_string_lossy().into_owned();
+    let (_sim, base) = start_sim(&["--time-scale", "0.01", "--scenario-file", &scenario]);
 
     let out = encore()
         .args([

@@ -9,41 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::{KillOnDrop, encore_process};
-
-/// One HTTP/1.1 exchange over a plain socket: the status code and the body.
-fn http(base: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
-    let host = base.strip_prefix("http://").unwrap();
-    let mut stream = TcpStream::connect(host).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer test-key\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let response = String::from_utf8_lossy(&response);
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let code = head.split(' ').nth(1).unwrap().parse().unwrap();
-    // Bodies may come chunked: keep the JSON part.
-    let body = match (body.find(['{', '[']), body.rfind(['}', ']'])) {
-        (Some(a), Some(b)) => body[a..=b].to_owned(),
-        _ => body.to_owned(),
-    };
-    (code, body)
-}
-
-fn get_json(base: &str, path: &str) -> Value {
-    let (code, body) = http(base, "GET", path, None);
-    assert_eq!(code, 200, "{path}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
+use crate::{KillOnDrop, encore_process, get_json, http, start_sim};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -51,25 +17,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn start_sim(time_scale: &str) -> (KillOnDrop, String) {
-    let mut child = encore_process()
-        .args(["sim", "--port", "0", "--time-scale", time_scale])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let base = first
-        .trim()
-        .strip_prefix("encore simulator listening on ")
-        .unwrap_or_else(|| panic!("{first:?}"))
-        .to_owned();
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    (KillOnDrop(child), base)
 }
 
 /// `encore serve` on `port`, against `sim`, with callbacks to itself; returns once it listens.
@@ -121,7 +68,7 @@ fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
 #[test]
 fn serve_survives_sigterm_and_sigkill_and_runs_every_job_exactly_once() {
     use rustix::process::Signal;
-    let (_sim, sim) = start_sim("0.02");
+    let (_sim, sim) = start_sim(&["--time-scale", "0.02"]);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("jobs.db").to_string_lossy().into_owned();
     let port = free_port();
@@ -148,13 +95,26 @@ fn serve_survives_sigterm_and_sigkill_and_runs_every_job_exactly_once() {
     let status = first.0.wait().unwrap();
     assert_eq!(status.code(), Some(0), "a graceful stop exits 0");
 
-    // A second server picks the jobs up; it is killed outright in the middle of them.
-    let second = start_serve(&sim, &db, port);
-    let after_term = statuses(&base, &ids);
+    // Read while no server runs: nothing was left running.
+    let listed = encore_process()
+        .args(["jobs", "list", "--json", "--db", &db])
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let after_term: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(after_term.len(), ids.len());
     assert!(
         after_term.iter().all(|s| s != "running"),
         "SIGTERM left no job running: {after_term:?}"
     );
+
+    // A second server picks the jobs up; it is killed outright in the middle of them.
+    let second = start_serve(&sim, &db, port);
     std::thread::sleep(Duration::from_millis(1500));
     signal(&second, Signal::KILL);
     drop(second);
@@ -185,7 +145,7 @@ fn serve_survives_sigterm_and_sigkill_and_runs_every_job_exactly_once() {
 #[cfg(unix)]
 #[test]
 fn a_second_server_on_one_sqlite_file_is_refused() {
-    let (_sim, sim) = start_sim("0.02");
+    let (_sim, sim) = start_sim(&["--time-scale", "0.02"]);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("jobs.db").to_string_lossy().into_owned();
     let _first = start_serve(&sim, &db, free_port());
