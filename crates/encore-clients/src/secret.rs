@@ -92,6 +92,35 @@ impl ApiKey {
     pub(crate) fn is_in(&self, text: &str) -> bool {
         text.contains(&*self.0)
     }
+
+    /// A name for the account this key belongs to that does not reveal the key: the first 96
+    /// bits of a SHA-256 of it (with a fixed label), in hex. Keys are long random strings, so
+    /// the fingerprint cannot be turned back into one; it names per-account state shared by
+    /// several processes (a request quota in a database) without storing the key.
+    ///
+    /// ```
+    /// use encore_clients::ApiKey;
+    ///
+    /// let key = ApiKey::new("sk-live-123").unwrap();
+    /// let fingerprint = key.fingerprint();
+    /// assert_eq!(fingerprint.len(), 24);
+    /// assert!(!fingerprint.contains("sk-live-123"));
+    /// assert_eq!(fingerprint, ApiKey::new("sk-live-123\n").unwrap().fingerprint());
+    /// assert_ne!(fingerprint, ApiKey::new("sk-live-124").unwrap().fingerprint());
+    /// ```
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        use std::fmt::Write as _;
+
+        let digest = Sha256::new()
+            .chain_update(b"encore account fingerprint\0")
+            .chain_update(self.0.as_bytes())
+            .finalize();
+        digest[..12].iter().fold(String::new(), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
+    }
 }
 
 impl fmt::Debug for ApiKey {

@@ -115,14 +115,26 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         point_at_sim(&mut settings.clients, url);
     }
     let keys = keys::from_env(Needs::ALL, &mut settings, sim_url.is_some())?;
-    let http = setup::http(&settings.clients)?;
+    let mut http = setup::http(&settings.clients)?;
 
     let target = crate::store::target(&args.store, &settings.store)?;
     let store = crate::store::open(&target).await?;
-    // One serving process per SQLite file; several share a PostgreSQL store.
+    // One serving process per SQLite file; several share a PostgreSQL store, and with it the
+    // accounts' rate limits (breakers and retry budgets stay per process).
     let _lock = match store.backend() {
         Backend::Sqlite => Some(store.lock_worker()?),
-        Backend::Postgres => None,
+        Backend::Postgres => {
+            let shared = encore_service::share_quotas(
+                &store,
+                &settings.clients,
+                &keys,
+                http.protections().clone(),
+            )
+            .context("cannot share the rate limits through the job store")
+            .map_err(CliError::bad_input)?;
+            http = http.with_protections(shared);
+            None
+        }
     };
     let public_url = settings.serve.public_url.clone();
     let running = server::start(

@@ -1,0 +1,249 @@
+//! Rate limits shared by every worker of one job store: the providers' quotas are per account,
+//! not per process, so N `encore serve` processes each with its own limiter would send N times
+//! the quota. [`StoreRateLimiter`] keeps the limiter's state in the database
+//! ([`Store::take_quota`], a GCRA taken in one atomic statement), and a 429's `Retry-After`
+//! holds every worker ([`Store::hold_quota`]). [`share_quotas`] installs one for each service
+//! whose `[services.*].rate_limit` is enabled; circuit breakers and retry budgets stay per
+//! process.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use encore_clients::{Config, Protections, Service};
+use encore_pipeline::Keys;
+use encore_resilience::rate_limit::{BoxFuture, NoSlot, RateLimitConfig, RateLimiter};
+use encore_store::{Admission, Quota, Store};
+use tokio::time::Instant;
+
+/// tokio's timers fire on millisecond ticks, rounding up: a slot is only taken when its wait
+/// ends, tick included, before the deadline.
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
+/// How much longer than the configured window the shared quota counts: 2 % (200 ms of a 10 s
+/// window). One process sends each request the moment its slot comes, but requests of several
+/// processes (several machines) race on their way to the provider, which counts arrivals: the
+/// margin absorbs that jitter for 2 % of the throughput.
+const ARRIVAL_MARGIN_DIVISOR: u32 = 50;
+
+/// First wait before asking an unreachable database again (doubling, at most
+/// [`STORE_RETRY_MAX`]).
+const STORE_RETRY_FIRST: Duration = Duration::from_millis(25);
+const STORE_RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// A [`RateLimiter`] whose state lives in the job store, shared by every process on it.
+///
+/// - [`acquire`](RateLimiter::acquire) takes a slot of the quota in one statement that reserves
+///   it only when its wait fits before the caller's deadline (minus one timer tick); the caller
+///   then sleeps until its slot. A slot that does not fit is [`NoSlot`] (exact: the database's
+///   answer), and nothing is taken. Callers never poll each other: each reservation is a place
+///   in the account's queue.
+/// - [`hold_until`](RateLimiter::hold_until) pushes the quota's next slot to the instant a
+///   429's `Retry-After` names, for every worker.
+/// - While the database cannot be reached, `acquire` asks again with backoff until the
+///   deadline, then refuses ([`NoSlot`], not exact): nothing is sent unmetered, since other
+///   workers may be using the quota meanwhile. A hold that cannot be stored is logged.
+///
+/// Cancel safety: dropping `acquire` while the statement is in flight may leave a slot taken
+/// and unused (a little throughput lost, never a request over the quota).
+///
+/// Workers on several machines compare wall clocks through the database: keep them in sync
+/// (NTP). The window counted is the configured one plus 2 % (see the module docs).
+pub struct StoreRateLimiter {
+    store: Store,
+    name: String,
+    upstream: Arc<str>,
+    config: RateLimitConfig,
+    quota: Quota,
+}
+
+impl fmt::Debug for StoreRateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreRateLimiter")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreRateLimiter {
+    /// A limiter for `upstream` (a name for messages, e.g. `suno`) taking slots of the quota
+    /// `name` in `store` (one name per account and limit: every process that uses the same
+    /// name shares the quota), at the rate of `config` (its window lengthened by 2 %).
+    ///
+    /// # Errors
+    ///
+    /// [`encore_store::ErrorKind::Invalid`] when `config` is not a valid quota.
+    pub fn new(
+        store: Store,
+        upstream: impl Into<Arc<str>>,
+        name: impl Into<String>,
+        config: &RateLimitConfig,
+    ) -> Result<StoreRateLimiter, encore_store::Error> {
+        let per = config.per + config.per / ARRIVAL_MARGIN_DIVISOR;
+        let quota = Quota::new(config.requests, per, config.burst)?;
+        Ok(StoreRateLimiter {
+            store,
+            name: name.into(),
+            upstream: upstream.into(),
+            config: config.clone(),
+            quota,
+        })
+    }
+
+    /// The quota's name in the store.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The time between two slots: the configured interval plus the 2 % margin.
+    pub fn interval(&self) -> Duration {
+        self.quota.interval()
+    }
+
+    async fn take(&self, deadline: Instant) -> Result<Duration, NoSlot> {
+        let start = Instant::now();
+        let mut backoff = STORE_RETRY_FIRST;
+        loop {
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
+            // The database counts the wait from `now`; the timer needs a tick more.
+            let max_wait = left.saturating_sub(TIMER_TICK);
+            let taken = self
+                .store
+                .take_quota_at(&self.name, &self.quota, max_wait, SystemTime::now())
+                .await;
+            match taken {
+                Ok(Admission::Granted { wait }) => {
+                    if !wait.is_zero() {
+                        tracing::trace!(
+                            upstream = %self.upstream,
+                            wait_ms = wait.as_millis() as u64,
+                            "waiting for a shared rate-limit slot"
+                        );
+                        tokio::time::sleep_until(now + wait).await;
+                    }
+                    return Ok(start.elapsed());
+                }
+                Ok(Admission::Denied { next_available_in }) => {
+                    return Err(self.no_slot(next_available_in, true, left));
+                }
+                Err(e) if e.is_retryable() && backoff + TIMER_TICK < left => {
+                    tracing::warn!(
+                        upstream = %self.upstream,
+                        error = %e,
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "the shared rate limit cannot be read; asking again"
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(STORE_RETRY_MAX);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        upstream = %self.upstream,
+                        error = %e,
+                        "the shared rate limit cannot be read; not sending"
+                    );
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    return Err(self.no_slot(backoff, false, left));
+                }
+            }
+        }
+    }
+
+    async fn hold(&self, until: Instant) {
+        let wait = until.saturating_duration_since(Instant::now());
+        let until_wall = SystemTime::now() + wait;
+        match self
+            .store
+            .hold_quota(&self.name, &self.quota, until_wall)
+            .await
+        {
+            Ok(()) => tracing::warn!(
+                upstream = %self.upstream,
+                hold_ms = wait.as_millis() as u64,
+                "{}: the server asked to slow down; holding new requests of every worker for {}",
+                self.upstream,
+                humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)),
+            ),
+            Err(e) => tracing::warn!(
+                upstream = %self.upstream,
+                error = %e,
+                hold_ms = wait.as_millis() as u64,
+                "{}: the server asked to slow down, but the hold could not be stored",
+                self.upstream
+            ),
+        }
+    }
+
+    fn no_slot(&self, next_in: Duration, exact: bool, left: Duration) -> NoSlot {
+        let refusal = NoSlot::new(
+            self.upstream.clone(),
+            (self.config.requests, self.config.per),
+            next_in,
+            exact,
+            left,
+        );
+        tracing::warn!(
+            upstream = %self.upstream,
+            next_in_ms = next_in.as_millis() as u64,
+            left_ms = left.as_millis() as u64,
+            "{refusal}"
+        );
+        refusal
+    }
+}
+
+impl RateLimiter for StoreRateLimiter {
+    fn acquire(&self, deadline: Instant) -> BoxFuture<'_, Result<Duration, NoSlot>> {
+        Box::pin(self.take(deadline))
+    }
+
+    fn hold_until(&self, until: Instant) -> BoxFuture<'_, ()> {
+        Box::pin(self.hold(until))
+    }
+}
+
+/// The name of `service`'s quota for the account of `keys`: the service and a fingerprint of
+/// its API key ([`ApiKey::fingerprint`](encore_clients::ApiKey::fingerprint)), never the key.
+/// Workers with the same key share the quota; another key is another account.
+pub fn quota_name(service: Service, keys: &Keys) -> String {
+    let key = match service {
+        Service::OpenAi => &keys.openai,
+        Service::Suno => &keys.suno,
+        Service::Creatomate => &keys.creatomate,
+    };
+    format!("{service}:{}", key.fingerprint())
+}
+
+/// `protections` with a [`StoreRateLimiter`] on `store` for each service of `config` whose
+/// rate limit is enabled (a service without one keeps none). The breakers and retry budgets
+/// of `protections` are kept: they stay per process.
+///
+/// # Errors
+///
+/// [`encore_store::ErrorKind::Invalid`] when an enabled rate limit is not a valid quota.
+pub fn share_quotas(
+    store: &Store,
+    config: &Config,
+    keys: &Keys,
+    protections: Protections,
+) -> Result<Protections, encore_store::Error> {
+    let mut shared = protections;
+    for service in Service::ALL {
+        let limit = &config.service(service).rate_limit;
+        if !limit.enabled {
+            continue;
+        }
+        let limiter = StoreRateLimiter::new(
+            store.clone(),
+            service.as_str(),
+            quota_name(service, keys),
+            limit,
+        )?;
+        tracing::debug!(%service, quota = limiter.name(), "rate limit shared through the job store");
+        shared = shared.with_rate_limiter(service, Arc::new(limiter));
+    }
+    Ok(shared)
+}
