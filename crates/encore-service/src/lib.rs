@@ -11,6 +11,7 @@ mod input;
 pub mod quota;
 pub mod runner;
 pub mod server;
+mod steadfast;
 
 pub use input::JobInput;
 pub use quota::{StoreRateLimiter, share_quotas};

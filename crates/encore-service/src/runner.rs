@@ -14,7 +14,14 @@
 //! | stopped at a safe point (Ctrl-C, SIGTERM) | `queued` again: the lease is released |
 //! | cancel requested | `cancelled` |
 //! | any other failure | `failed`, with a stable error code, message and class |
+//! | the job store unreachable for longer than the runner's patience | `queued` again (once the store answers) |
 //! | lease lost | nothing: the job is another runner's now |
+//!
+//! A job store that stops answering (a lost connection, a restarting PostgreSQL) pauses the
+//! run: every write (and the lease's renewal) is asked again with backoff (the `steadfast`
+//! module), so nothing stored is lost and no billed request is sent before its `in_flight`
+//! record is stored. When the store answers again, the renewal keeps the lease unless another
+//! worker claimed the job meanwhile (then this runner's next write is refused and it stops).
 
 use std::time::Duration;
 
@@ -27,6 +34,9 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use crate::JobInput;
+use crate::steadfast::{
+    SteadfastJournal, journal_retryable, patience, retry_store, store_retryable,
+};
 
 /// How one job run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +53,9 @@ pub enum Ended {
     Cancelled,
     /// Another runner holds the job now; this one wrote nothing more.
     LeaseLost,
+    /// The job store did not answer for minutes: the run stopped, and the job is `queued`
+    /// again with every finished step stored (the report's error says why).
+    Requeued,
 }
 
 /// What a run produced, and how it ended.
@@ -77,6 +90,11 @@ impl std::fmt::Debug for JobRun<'_> {
             .finish_non_exhaustive()
     }
 }
+
+/// The first wait before a failed lease renewal is tried again (doubling, at most
+/// [`RENEW_RETRY_MAX`] or a third of the lease's lifetime).
+const RENEW_RETRY_FIRST: Duration = Duration::from_millis(100);
+const RENEW_RETRY_MAX: Duration = Duration::from_millis(500);
 
 /// Why the runner stopped the pipeline itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +145,14 @@ pub async fn run_job(run: JobRun<'_>) -> Result<Finished, encore_store::Error> {
                 message: format!("the job's stored input cannot be used: {why}"),
                 class: FailureClass::BadInput.as_str().into(),
             };
-            lease.set_failed(&error).await?;
+            retry_store(
+                &lease,
+                "storing a job's status",
+                patience(&lease),
+                store_retryable,
+                || lease.set_failed(&error),
+            )
+            .await?;
             return Ok(Finished {
                 report: Report::default(),
                 ended: Ended::Failed,
@@ -135,10 +160,11 @@ pub async fn run_job(run: JobRun<'_>) -> Result<Finished, encore_store::Error> {
         }
     };
 
+    let journal = SteadfastJournal::new(&lease);
     let report = {
         let ctx = JobContext {
             job_id: &job_id,
-            journal: &lease,
+            journal: &journal,
             callbacks,
             stop: &pipeline_stop,
         };
@@ -180,28 +206,39 @@ async fn keep_lease(
         });
         let _ = stop_tx.send(true);
     };
+    let mut retry = RENEW_RETRY_FIRST;
     loop {
         tokio::select! {
             () = stop.stopped(), if *halt.borrow() == Halt::Running => set(Halt::Stop),
             () = tokio::time::sleep_until(next) => {
                 next += every;
                 match lease.renew(ttl).await {
-                    Ok(renewal) if renewal.cancel_requested => set(Halt::Cancel),
-                    Ok(_) => {}
+                    Ok(renewal) => {
+                        retry = RENEW_RETRY_FIRST;
+                        if renewal.cancel_requested {
+                            set(Halt::Cancel);
+                        }
+                    }
                     Err(e) if e.is_lease_lost() => {
                         tracing::warn!(job = %lease.job_id(), error = %e, "lease lost: stopping");
                         set(Halt::LeaseLost);
                     }
-                    // The database may come back before the lease expires; the journal's own
-                    // writes are refused meanwhile, so nothing is done unrecorded.
-                    Err(e) => tracing::warn!(job = %lease.job_id(), error = %e, "could not renew the lease"),
+                    // Ask again soon: a lease nobody took over is renewed even once expired, so
+                    // the sooner the store answers the renewal, the likelier this runner keeps
+                    // the job. The journal's writes wait meanwhile: nothing is done unrecorded.
+                    Err(e) => {
+                        tracing::warn!(job = %lease.job_id(), error = %e, retry_in_ms = retry.as_millis() as u64, "could not renew the lease");
+                        next = tokio::time::Instant::now() + retry.min(every);
+                        retry = (retry * 2).min(RENEW_RETRY_MAX);
+                    }
                 }
             }
         }
     }
 }
 
-/// Writes the pipeline's events to the job's timeline, in order.
+/// Writes the pipeline's events to the job's timeline, in order (each asked again while the
+/// store is unreachable and the lease may be valid; then dropped, with a log line).
 async fn write_events(lease: Lease, mut events: mpsc::UnboundedReceiver<Event>) {
     while let Some(event) = events.recv().await {
         let data = serde_json::to_value(&event).unwrap_or(Value::Null);
@@ -210,7 +247,15 @@ async fn write_events(lease: Lease, mut events: mpsc::UnboundedReceiver<Event>) 
             .and_then(Value::as_str)
             .unwrap_or("event")
             .to_owned();
-        if let Err(e) = lease.append_event(&kind, &data).await {
+        let written = retry_store(
+            &lease,
+            "storing an event",
+            patience(&lease),
+            store_retryable,
+            || lease.append_event(&kind, &data),
+        )
+        .await;
+        if let Err(e) = written {
             if e.is_lease_lost() {
                 return;
             }
@@ -219,7 +264,15 @@ async fn write_events(lease: Lease, mut events: mpsc::UnboundedReceiver<Event>) 
     }
 }
 
-/// Stores the job's status for how the run ended.
+/// Whether the run stopped because a journal write gave up on an unreachable store rather
+/// than for anything the job did: it is queued again.
+fn store_lost(report: &Report) -> bool {
+    matches!(&report.error, Some(PipelineError::Journal { source, external_id: None, .. })
+        if journal_retryable(source))
+}
+
+/// Stores the job's status for how the run ended (asked again while the store is unreachable,
+/// up to the runner's patience).
 async fn store_outcome(
     lease: &Lease,
     report: &Report,
@@ -230,7 +283,30 @@ async fn store_outcome(
     if lease_lost {
         return Ok(Ended::LeaseLost);
     }
-    let written = match (&report.error, halt) {
+    let written = retry_store(
+        lease,
+        "storing a job's status",
+        patience(lease),
+        store_retryable,
+        || write_outcome(lease, report, halt),
+    )
+    .await;
+    match written {
+        Err(e) if e.is_lease_lost() => Ok(Ended::LeaseLost),
+        other => other,
+    }
+}
+
+/// One try at storing how the run ended.
+async fn write_outcome(
+    lease: &Lease,
+    report: &Report,
+    halt: Halt,
+) -> Result<Ended, encore_store::Error> {
+    if store_lost(report) {
+        return lease.release().await.map(|()| Ended::Requeued);
+    }
+    match (&report.error, halt) {
         (None, _) if report.succeeded() => lease
             .set_succeeded(&result_of(report))
             .await
@@ -258,10 +334,6 @@ async fn store_outcome(
             );
             lease.set_failed(&error).await.map(|()| Ended::Failed)
         }
-    };
-    match written {
-        Err(e) if e.is_lease_lost() => Ok(Ended::LeaseLost),
-        other => other,
     }
 }
 

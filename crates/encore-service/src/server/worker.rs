@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use super::Shared;
 use super::callbacks::JobCallbacks;
-use crate::{JobRun, run_job};
+use crate::{Ended, JobRun, run_job};
 
 /// Claims and runs jobs until shutdown; then waits for the running ones (up to the grace).
 pub(crate) async fn run(shared: Arc<Shared>) {
@@ -117,6 +117,13 @@ async fn run_one(shared: &Shared, lease: Lease) {
     .await;
     shared.hub.forget(job);
     match finished {
+        // What this runner knew and could not store (a task id a billed request just returned)
+        // is in the error: the runner that took the job over may need it.
+        Ok(finished) if finished.ended == Ended::LeaseLost => tracing::warn!(
+            job = %job,
+            error = finished.report.error.as_ref().map(ToString::to_string),
+            "job run ended: another runner holds the job now"
+        ),
         Ok(finished) => tracing::info!(job = %job, ended = ?finished.ended, "job run ended"),
         Err(e) => tracing::error!(job = %job, error = %e, "could not store how the job ended"),
     }

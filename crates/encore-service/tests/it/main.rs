@@ -2,6 +2,7 @@
 //! time at a fast simulator time scale: the store's I/O must not meet paused time).
 
 mod hostile;
+mod outage;
 mod pg;
 mod quota;
 mod runner;

@@ -27,6 +27,9 @@ pub struct Options {
     pub callbacks: bool,
     pub token: bool,
     pub reconcile_window: Duration,
+    /// The job store (default: an SQLite file of the test's own).
+    pub store: Option<String>,
+    pub lease_ttl: Duration,
 }
 
 impl Default for Options {
@@ -37,6 +40,8 @@ impl Default for Options {
             callbacks: true,
             token: false,
             reconcile_window: Duration::from_secs(20),
+            store: None,
+            lease_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -66,16 +71,18 @@ pub async fn service(options: Options) -> Service {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("jobs.db").to_str().unwrap())
-        .await
-        .unwrap();
+    let target = options
+        .store
+        .clone()
+        .unwrap_or_else(|| dir.path().join("jobs.db").to_str().unwrap().to_owned());
+    let store = Store::open(&target).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = Config::default().with_base(&sim.base_url());
     let serve = ServeConfig {
         public_url: options.callbacks.then(|| format!("http://{addr}")),
         api_token: options.token.then(|| SecretText::new(TOKEN)),
-        lease_ttl: Duration::from_secs(5),
+        lease_ttl: options.lease_ttl,
         claim_interval: Duration::from_millis(100),
         reconcile_window: options.reconcile_window,
         shutdown_grace: Duration::from_secs(5),

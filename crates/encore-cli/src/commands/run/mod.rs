@@ -164,6 +164,9 @@ async fn finish(store: &Store, id: JobId, finished: Finished, json: bool) -> Res
             ),
         )
         .with_note(format!("continue it with {resume}"))),
+        Ended::Requeued => Err(failure(report).with_note(format!(
+            "the job store stopped answering: job {id} is queued again with every finished step stored; continue it with {resume}"
+        ))),
         Ended::Failed => Err(failure(report).with_note(format!(
             "job {id} failed; once the cause is fixed, {resume} runs it again from the failed step"
         ))),
