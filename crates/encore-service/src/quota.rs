@@ -23,7 +23,8 @@ const TIMER_TICK: Duration = Duration::from_millis(1);
 /// How much longer than the configured window the shared quota counts: 2 % (200 ms of a 10 s
 /// window). One process sends each request the moment its slot comes, but requests of several
 /// processes (several machines) race on their way to the provider, which counts arrivals: the
-/// margin absorbs that jitter for 2 % of the throughput.
+/// margin absorbs that jitter for 2 % of the throughput. A slot that a process wakes up to
+/// later than the margin (it was stopped, or starved of CPU) is given up, and a new one taken.
 const ARRIVAL_MARGIN_DIVISOR: u32 = 50;
 
 /// First wait before asking an unreachable database again (doubling, at most
@@ -45,7 +46,8 @@ const STORE_RETRY_MAX: Duration = Duration::from_secs(1);
 ///   workers may be using the quota meanwhile. A hold that cannot be stored is logged.
 ///
 /// Cancel safety: dropping `acquire` while the statement is in flight may leave a slot taken
-/// and unused (a little throughput lost, never a request over the quota).
+/// and unused (a little throughput lost, never a request over the quota). So does a slot
+/// missed by more than the margin (a `SIGSTOP`ped worker waking up): it is never used late.
 ///
 /// Workers on several machines compare wall clocks through the database: keep them in sync
 /// (NTP). The window counted is the configured one plus 2 % (see the module docs).
@@ -55,6 +57,8 @@ pub struct StoreRateLimiter {
     upstream: Arc<str>,
     config: RateLimitConfig,
     quota: Quota,
+    /// The window's margin: how late a request may go after its slot.
+    margin: Duration,
 }
 
 impl fmt::Debug for StoreRateLimiter {
@@ -81,14 +85,15 @@ impl StoreRateLimiter {
         name: impl Into<String>,
         config: &RateLimitConfig,
     ) -> Result<StoreRateLimiter, encore_store::Error> {
-        let per = config.per + config.per / ARRIVAL_MARGIN_DIVISOR;
-        let quota = Quota::new(config.requests, per, config.burst)?;
+        let margin = config.per / ARRIVAL_MARGIN_DIVISOR;
+        let quota = Quota::new(config.requests, config.per + margin, config.burst)?;
         Ok(StoreRateLimiter {
             store,
             name: name.into(),
             upstream: upstream.into(),
             config: config.clone(),
             quota,
+            margin,
         })
     }
 
@@ -116,13 +121,25 @@ impl StoreRateLimiter {
                 .await;
             match taken {
                 Ok(Admission::Granted { wait }) => {
+                    let slot = (now + wait).max(Instant::now());
                     if !wait.is_zero() {
                         tracing::trace!(
                             upstream = %self.upstream,
                             wait_ms = wait.as_millis() as u64,
                             "waiting for a shared rate-limit slot"
                         );
-                        tokio::time::sleep_until(now + wait).await;
+                        tokio::time::sleep_until(slot).await;
+                    }
+                    // A slot woken up too late to (a stopped or starved process) would land
+                    // among the slots other workers use now: give it up and take a new one.
+                    let late = Instant::now().saturating_duration_since(slot);
+                    if late > self.margin {
+                        tracing::debug!(
+                            upstream = %self.upstream,
+                            late_ms = late.as_millis() as u64,
+                            "a shared rate-limit slot was missed; taking another"
+                        );
+                        continue;
                     }
                     return Ok(start.elapsed());
                 }

@@ -198,3 +198,28 @@ async fn every_rate_limited_service_shares_its_quota_named_without_the_key() {
         );
     }
 }
+
+/// A worker that sleeps through its slot (stopped, starved of CPU) must not send late, in the
+/// middle of the slots the others use now: it takes a new slot instead.
+#[tokio::test(flavor = "current_thread")]
+async fn a_slot_missed_by_a_stalled_worker_is_not_used_late() {
+    let pg = TestPg::new().await;
+    let config = RateLimitConfig::new(1, Duration::from_secs(1));
+    let all = limiters(&pg, 2, &config).await;
+    let interval = all[0].interval();
+    let start = Instant::now();
+    all[0].acquire(far()).await.unwrap();
+    let late = Arc::clone(&all[1]);
+    let waiting = tokio::spawn(async move {
+        late.acquire(far()).await.unwrap();
+        start.elapsed()
+    });
+    tokio::time::sleep(interval * 8 / 10).await;
+    // The whole runtime stalls past the waiting caller's slot (as under SIGSTOP).
+    std::thread::sleep(interval * 7 / 10);
+    let sent = waiting.await.unwrap();
+    assert!(
+        sent + Duration::from_millis(30) >= interval * 2,
+        "sent {sent:?} after the first: in the missed slot, not the next one"
+    );
+}
