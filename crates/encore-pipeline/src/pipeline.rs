@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use encore_clients::{
-    ApiKey, BreakerNotice, CallObserver, CallRecord, Config, CreatomateClient, Http, OpenAiClient,
-    RetryNotice, Service, SunoClient,
+    ApiKey, BreakerNotice, CallObserver, CallRecord, Config, CreatomateClient, Endpoint, Http,
+    OpenAiClient, RetryNotice, Service, SunoClient,
 };
+use encore_resilience::rate_limit::RateLimiter;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
@@ -163,7 +164,31 @@ pub struct Pipeline {
     settings: PipelineConfig,
     pub(crate) suno_model: String,
     pub(crate) callback_url: String,
+    /// Per billed step (Suno generate, Creatomate render): the rate limit whose slot is taken
+    /// before the step's write-ahead record, and how long the call may wait for it.
+    pub(crate) billed_slots: [Option<BilledSlot>; 2],
     shared: Arc<Shared>,
+}
+
+/// The rate limit a billed request waits for, taken before its `in_flight` record is written
+/// (see `Steps::billed`).
+#[derive(Clone)]
+pub(crate) struct BilledSlot {
+    pub(crate) limiter: Arc<dyn RateLimiter>,
+    pub(crate) deadline: Duration,
+}
+
+impl BilledSlot {
+    fn of(http: &Http, config: &Config, endpoint: Endpoint) -> Option<BilledSlot> {
+        if !endpoint.counts_toward_rate_limit() {
+            return None;
+        }
+        let limiter = http.protections().get(endpoint.service()).rate_limiter()?;
+        Some(BilledSlot {
+            limiter: Arc::clone(limiter),
+            deadline: config.endpoint(endpoint).deadline,
+        })
+    }
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -189,6 +214,10 @@ impl Pipeline {
             settings,
             suno_model: config.suno.model.clone(),
             callback_url: config.suno.callback_url.clone(),
+            billed_slots: [
+                BilledSlot::of(http, config, Endpoint::SunoGenerate),
+                BilledSlot::of(http, config, Endpoint::CreatomateRender),
+            ],
             shared,
         }
     }

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 
 use encore_clients::creatomate::{Render, RenderRequest, RenderStatus, Template};
 use encore_clients::suno::{AlignedWord, GenerateRequest, TaskRecord, TaskStatus};
+use encore_resilience::rate_limit::with_slot_taken;
 use encore_resilience::{PollError, PollPolicy, PollState, poll_until};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -429,11 +430,40 @@ impl<'p, 'c> Steps<'p, 'c> {
         }
         self.check_stop(step)?;
         let address = self.address(step);
+        // The rate-limit slot first, so that the write-ahead record is written when the request
+        // is about to go, not before a wait in the queue: a process that dies while queued
+        // leaves a step that was never sent, not one whose outcome is unknown.
+        let slot = match step {
+            StepName::SongSubmit => self.pipeline.billed_slots[0].clone(),
+            StepName::VideoSubmit => self.pipeline.billed_slots[1].clone(),
+            _ => None,
+        };
+        let taken = match &slot {
+            Some(slot) => match slot.limiter.acquire(Instant::now() + slot.deadline).await {
+                Ok(_) => Some(Instant::now()),
+                Err(no_slot) => {
+                    return Err(self
+                        .fail(
+                            step,
+                            StepState::Failed,
+                            encore_clients::Error::from(no_slot).into(),
+                        )
+                        .await);
+                }
+            },
+            None => None,
+        };
         // The write-ahead record: if it cannot be stored, nothing is sent.
         self.start(step, address.as_ref().map(|a| a.token.as_str()))
             .await?;
         // Not raced with the stop signal: an answer to a billed request is never abandoned.
-        match send(address).await {
+        let sent = match (&slot, taken) {
+            (Some(slot), Some(taken)) => {
+                with_slot_taken(&*slot.limiter, taken, send(address)).await
+            }
+            _ => send(address).await,
+        };
+        match sent {
             Ok(id) => {
                 self.finish(step, Some(&id), &Value::Object(serde_json::Map::new()))
                     .await?;

@@ -696,6 +696,11 @@ async fn queue(
     breaker: Option<&CircuitBreaker>,
     deadline: Instant,
 ) -> Result<Duration, Refusal> {
+    // A slot the caller took ahead of the call (`with_slot_taken`): the breaker is asked by
+    // the admission all the same.
+    if crate::rate_limit::take_prepaid(limiter) {
+        return Ok(Duration::ZERO);
+    }
     let Some(breaker) = breaker else {
         return limiter.acquire(deadline).await.map_err(Refusal::NoSlot);
     };

@@ -10,6 +10,7 @@
 //! in a database) implements the same trait.
 
 mod local;
+mod prepaid;
 
 use std::fmt;
 use std::future::Future;
@@ -21,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 pub use local::LocalRateLimiter;
+pub(crate) use prepaid::take_prepaid;
+pub use prepaid::{PREPAID_SLOT_FRESHNESS, with_slot_taken};
 
 use crate::defaults::{DEFAULT_RATE_LIMIT_BURST, MAX_RATE_LIMIT_PER};
 use crate::{PolicyError, fmt_duration};
