@@ -16,6 +16,7 @@ mod sim;
 mod stages;
 mod store_files;
 mod usage;
+mod workers;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

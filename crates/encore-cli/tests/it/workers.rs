@@ -1,0 +1,342 @@
+//! Scale-out: several `encore serve` worker processes on one PostgreSQL database (a schema of
+//! the test's own on `ENCORE_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`,
+//! what `.ci/postgres` starts) and one `encore sim` whose ledger outlives them.
+//!
+//! The accounts' quotas are shared through the database, so together the workers never earn a
+//! rate-limit refusal; a worker killed outright loses nothing (its leases expire and the others
+//! resume its jobs from their journals); a worker stopped past its leases wakes up to find its
+//! jobs taken over, and its late writes change nothing (refused by their fencing numbers).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+use crate::{KillOnDrop, encore_process, get_json, http, start_sim};
+
+const PG_URL_VAR: &str = "ENCORE_TEST_PG_URL";
+const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const LEASE_TTL: Duration = Duration::from_secs(2);
+
+/// A PostgreSQL schema for one test, dropped afterwards, and a runtime to query it with.
+struct Pg {
+    rt: tokio::runtime::Runtime,
+    base: String,
+    schema: String,
+}
+
+impl Pg {
+    fn new() -> Pg {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let base = std::env::var(PG_URL_VAR).unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
+        let schema = format!(
+            "encore_test_{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let pg = Pg { rt, base, schema };
+        pg.execute(&format!("CREATE SCHEMA {}", pg.schema));
+        pg
+    }
+
+    fn connect(&self) -> PgConnection {
+        self.rt
+            .block_on(PgConnection::connect(&self.base))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "this test needs PostgreSQL ({e}): start one (.ci/postgres) or set {PG_URL_VAR}"
+                )
+            })
+    }
+
+    fn execute(&self, sql: &str) {
+        let mut conn = self.connect();
+        self.rt
+            .block_on(sqlx::query(sql).execute(&mut conn))
+            .unwrap();
+    }
+
+    /// The `--db` target: the database with the schema as its search path.
+    fn target(&self) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        format!(
+            "{}{sep}options=-c%20search_path%3D{}",
+            self.base, self.schema
+        )
+    }
+
+    /// Every job: id, status, lease owner, fencing number.
+    fn jobs(&self) -> Vec<(String, String, Option<String>, i64)> {
+        let mut conn = self.connect();
+        self.rt
+            .block_on(
+                sqlx::query_as(&format!(
+                    "SELECT id, status, lease_owner, lease_fence FROM {}.jobs ORDER BY id",
+                    self.schema
+                ))
+                .fetch_all(&mut conn),
+            )
+            .unwrap()
+    }
+
+    /// A job's `status` events (claims name their owner and fence).
+    fn status_events(&self, id: &str) -> Vec<Value> {
+        let mut conn = self.connect();
+        let rows: Vec<(String,)> = self
+            .rt
+            .block_on(
+                sqlx::query_as(&format!(
+                    "SELECT data FROM {}.job_events WHERE job_id = $1 AND kind = 'status' ORDER BY seq",
+                    self.schema
+                ))
+                .bind(id)
+                .fetch_all(&mut conn),
+            )
+            .unwrap();
+        rows.into_iter()
+            .map(|(data,)| serde_json::from_str(&data).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema);
+        if let Ok(mut conn) = self.rt.block_on(PgConnection::connect(&self.base)) {
+            let _ = self.rt.block_on(sqlx::query(&sql).execute(&mut conn));
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One `encore serve` worker: its process, its API, its log file.
+struct Worker {
+    process: KillOnDrop,
+    base: String,
+    log: PathBuf,
+}
+
+impl Worker {
+    fn start(sim: &str, db: &str, logs: &Path, n: usize) -> Worker {
+        let port = free_port();
+        let log = logs.join(format!("worker-{n}.log"));
+        let mut child = encore_process()
+            .args(["serve", "--sim", sim, "--db", db])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--public-url", &format!("http://127.0.0.1:{port}")])
+            .env("ENCORE_SERVE__LEASE_TTL", "2s")
+            .env("ENCORE_SERVE__CLAIM_INTERVAL", "100ms")
+            .env("ENCORE_SERVE__SHUTDOWN_GRACE", "5s")
+            .env("ENCORE_PIPELINE__CALLBACK_POLL_INTERVAL", "2s")
+            // One Creatomate request less per job: the quota (30 per 10 s) sets the pace.
+            .env("ENCORE_PIPELINE__CHECK_TEMPLATE", "false")
+            .env("RUST_LOG", "encore_service=info,encore_store=warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        assert!(first.starts_with("encore serve listening on"), "{first:?}");
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        Worker {
+            process: KillOnDrop(child),
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.process.0.id()
+    }
+
+    /// Whether `owner` (a lease owner, `serve@host pid N`) is this worker.
+    fn owns(&self, owner: Option<&str>) -> bool {
+        owner.is_some_and(|o| o.ends_with(&format!(" pid {}", self.pid())))
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        rustix::process::kill_process(rustix::process::Pid::from_child(&self.process.0), signal)
+            .unwrap();
+    }
+}
+
+fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn count(jobs: &[(String, String, Option<String>, i64)], status: &str) -> usize {
+    jobs.iter().filter(|j| j.1 == status).count()
+}
+
+#[cfg(unix)]
+#[test]
+fn three_workers_share_the_quotas_and_survive_a_kill_and_a_stop() {
+    use rustix::process::Signal;
+    const JOBS: usize = 60;
+    let started = Instant::now();
+    let (_sim, sim) = start_sim(&["--time-scale", "0.01"]);
+    let pg = Pg::new();
+    let db = pg.target();
+    let logs = tempfile::tempdir().unwrap();
+    let workers: Vec<Worker> = (0..3)
+        .map(|n| Worker::start(&sim, &db, logs.path(), n))
+        .collect();
+    let (killed, stopped) = (&workers[0], &workers[1]);
+
+    let ids: Vec<String> = (0..JOBS)
+        .map(|i| {
+            let body = json!({"business": format!("bakery number {i}"), "name": format!("Bakery {i}"), "lang": "en"});
+            let base = &workers[i % 3].base;
+            let (code, body) = http(base, "POST", "/v1/jobs", Some(&body));
+            assert_eq!(code, 201, "{body}");
+            serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+
+    // SIGKILL one worker mid-way, while it holds jobs.
+    wait_until("the first jobs to finish", Duration::from_secs(60), || {
+        let jobs = pg.jobs();
+        count(&jobs, "succeeded") >= 6 && jobs.iter().any(|j| killed.owns(j.2.as_deref()))
+    });
+    killed.signal(Signal::KILL);
+    let killed_at = started.elapsed();
+
+    // SIGSTOP another past its leases, until the third has taken over every job it held.
+    let mut held: Vec<(String, i64)> = Vec::new();
+    wait_until(
+        "the stopped worker to hold jobs",
+        Duration::from_secs(60),
+        || {
+            let jobs = pg.jobs();
+            held = jobs
+                .iter()
+                .filter(|j| j.1 == "running" && stopped.owns(j.2.as_deref()))
+                .map(|j| (j.0.clone(), j.3))
+                .collect();
+            count(&jobs, "succeeded") >= 15 && !held.is_empty()
+        },
+    );
+    stopped.signal(Signal::STOP);
+    let stopped_at = Instant::now();
+    let stopped_after = started.elapsed();
+    let held: Vec<(String, i64)> = pg
+        .jobs()
+        .into_iter()
+        .filter(|j| j.1 == "running" && stopped.owns(j.2.as_deref()))
+        .map(|j| (j.0, j.3))
+        .collect();
+    assert!(!held.is_empty(), "the stopped worker held jobs");
+    wait_until(
+        "the stopped worker's jobs to be taken over",
+        Duration::from_secs(60),
+        || {
+            let jobs = pg.jobs();
+            held.iter().all(|(id, fence)| {
+                jobs.iter()
+                    .any(|j| &j.0 == id && (j.3 > *fence || j.1 == "succeeded"))
+            })
+        },
+    );
+    std::thread::sleep(LEASE_TTL.saturating_sub(stopped_at.elapsed()));
+    stopped.signal(Signal::CONT);
+    let resumed_at = started.elapsed();
+
+    wait_until("every job to end", Duration::from_secs(120), || {
+        pg.jobs().iter().all(|j| {
+            matches!(
+                j.1.as_str(),
+                "succeeded" | "failed" | "needs_attention" | "cancelled"
+            )
+        })
+    });
+    let finished_at = started.elapsed();
+    let jobs = pg.jobs();
+    let not_done: Vec<_> = jobs.iter().filter(|j| j.1 != "succeeded").collect();
+    assert!(
+        not_done.is_empty(),
+        "every job succeeds: {not_done:?}\n{}",
+        logs_of(&workers)
+    );
+    let mut stored: Vec<&str> = jobs.iter().map(|j| j.0.as_str()).collect();
+    let mut submitted: Vec<&str> = ids.iter().map(String::as_str).collect();
+    stored.sort_unstable();
+    submitted.sort_unstable();
+    assert_eq!(stored, submitted, "the jobs are the ones submitted");
+
+    // Exactly one paid job per job, and not one rate-limit refusal for the whole account.
+    let ledger = get_json(&sim, "/__sim/ledger");
+    assert_eq!(ledger["suno_tasks"], JOBS, "one Suno task per job");
+    assert_eq!(ledger["creatomate_renders"], JOBS, "one render per job");
+    assert_eq!(
+        ledger["rate_limited_per_route"],
+        json!({}),
+        "the simulator never refused a request for the account's quotas"
+    );
+
+    // The stopped worker's jobs were claimed by another worker while it slept (a new fence and
+    // owner in their timelines); once awake, its writes were refused and it carried on serving.
+    let awake_log = std::fs::read_to_string(&stopped.log).unwrap();
+    for (id, fence) in &held {
+        let claims: Vec<Value> = pg
+            .status_events(id)
+            .into_iter()
+            .filter(|e| e["status"] == "running")
+            .collect();
+        assert!(
+            claims
+                .iter()
+                .any(|c| c["fence"].as_i64() > Some(*fence) && !stopped.owns(c["owner"].as_str())),
+            "job {id} was taken over: {claims:?}"
+        );
+    }
+    assert!(
+        held.iter().any(|(id, _)| awake_log
+            .lines()
+            .any(|l| l.contains("lease lost") && l.contains(id.as_str()))),
+        "the woken worker found its leases lost:\n{awake_log}"
+    );
+    let (code, _) = http(&stopped.base, "GET", "/readyz", None);
+    assert_eq!(code, 200, "the woken worker serves on");
+    eprintln!(
+        "{JOBS} jobs on 3 workers: SIGKILL at {killed_at:.1?}, SIGSTOP from {stopped_after:.1?} to {resumed_at:.1?}, all done at {finished_at:.1?}"
+    );
+}
+
+fn logs_of(workers: &[Worker]) -> String {
+    workers
+        .iter()
+        .map(|w| {
+            let text = std::fs::read_to_string(&w.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            format!(
+                "--- worker pid {}\n{}",
+                w.pid(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
