@@ -135,6 +135,10 @@ struct Worker {
 
 impl Worker {
     fn start(sim: &str, db: &str, logs: &Path, n: usize) -> Worker {
+        Worker::start_with(sim, db, logs, n, &[])
+    }
+
+    fn start_with(sim: &str, db: &str, logs: &Path, n: usize, env: &[(&str, &str)]) -> Worker {
         let port = free_port();
         let log = logs.join(format!("worker-{n}.log"));
         let mut child = encore_process()
@@ -148,6 +152,7 @@ impl Worker {
             // One Creatomate request less per job: the quota (30 per 10 s) sets the pace.
             .env("ENCORE_PIPELINE__CHECK_TEMPLATE", "false")
             .env("RUST_LOG", "encore_service=info,encore_store=warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -339,4 +344,86 @@ fn logs_of(workers: &[Worker]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Jobs per minute with 1, 2 and 4 workers on this machine against the simulator (calm, time
+/// scale 0.01, callbacks on, 16 jobs at once per worker, the template check off). A
+/// measurement, run by hand:
+///
+/// ```text
+/// cargo test -p encore-cli --test it workers::jobs_per_minute -- --ignored --nocapture
+/// ENCORE_BENCH_QUOTAS=off cargo test -p encore-cli --test it workers::jobs_per_minute -- --ignored --nocapture
+/// ```
+///
+/// `ENCORE_BENCH_WORKERS` (default `1,2,4`), `ENCORE_BENCH_JOBS` (default 60);
+/// `ENCORE_BENCH_QUOTAS=off` switches off the simulator's rate-limit windows and encore's own
+/// limits, to see what the workers themselves can do.
+#[cfg(unix)]
+#[test]
+#[ignore = "a measurement of minutes, run by hand"]
+fn jobs_per_minute() {
+    let env =
+        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let jobs: usize = env("ENCORE_BENCH_JOBS", "60").parse().unwrap();
+    let quotas = env("ENCORE_BENCH_QUOTAS", "on") != "off";
+    let counts: Vec<usize> = env("ENCORE_BENCH_WORKERS", "1,2,4")
+        .split(',')
+        .map(|n| n.trim().parse().unwrap())
+        .collect();
+    let no_limits = [
+        ("ENCORE_SERVICES__SUNO__RATE_LIMIT__ENABLED", "false"),
+        ("ENCORE_SERVICES__CREATOMATE__RATE_LIMIT__ENABLED", "false"),
+    ];
+    let mut rows = Vec::new();
+    for workers_n in counts {
+        let mut sim_args = vec!["--time-scale", "0.01"];
+        if !quotas {
+            sim_args.push("--no-rate-limits");
+        }
+        let (_sim, sim) = start_sim(&sim_args);
+        let pg = Pg::new();
+        let db = pg.target();
+        let logs = tempfile::tempdir().unwrap();
+        let env: &[(&str, &str)] = if quotas { &[] } else { &no_limits };
+        let workers: Vec<Worker> = (0..workers_n)
+            .map(|n| Worker::start_with(&sim, &db, logs.path(), n, env))
+            .collect();
+        let start = Instant::now();
+        for i in 0..jobs {
+            let body = json!({"business": format!("bakery number {i}"), "name": format!("Bakery {i}"), "lang": "en"});
+            let (code, body) = http(
+                &workers[i % workers_n].base,
+                "POST",
+                "/v1/jobs",
+                Some(&body),
+            );
+            assert_eq!(code, 201, "{body}");
+        }
+        wait_until("every job to end", Duration::from_secs(900), || {
+            let all = pg.jobs();
+            all.len() == jobs
+                && all.iter().all(|j| {
+                    matches!(
+                        j.1.as_str(),
+                        "succeeded" | "failed" | "needs_attention" | "cancelled"
+                    )
+                })
+        });
+        let elapsed = start.elapsed();
+        let all = pg.jobs();
+        assert_eq!(count(&all, "succeeded"), jobs, "{}", logs_of(&workers));
+        let ledger = get_json(&sim, "/__sim/ledger");
+        assert_eq!(ledger["rate_limited_per_route"], json!({}));
+        #[expect(clippy::cast_precision_loss, reason = "a few hundred jobs")]
+        let per_minute = jobs as f64 / elapsed.as_secs_f64() * 60.0;
+        let row = format!(
+            "workers {workers_n}: {jobs} jobs in {:.1} s = {per_minute:.0} jobs/min (quotas {}); requests {}",
+            elapsed.as_secs_f64(),
+            if quotas { "on" } else { "off" },
+            ledger["requests_per_route"]
+        );
+        eprintln!("{row}");
+        rows.push(row);
+    }
+    eprintln!("{}", rows.join("\n"));
 }
