@@ -8,9 +8,11 @@
 //! jobs taken over, and its late writes change nothing (refused by their fencing numbers).
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -118,6 +120,92 @@ impl Drop for Pg {
     }
 }
 
+/// The one public address of every worker (what a load balancer is in production): each
+/// connection goes to the next live worker. Providers' callbacks for a job then reach a live
+/// worker whichever worker sent its request, and are shared with the one running the job
+/// through the database.
+struct Balancer {
+    addr: SocketAddr,
+    /// Each worker, whether it is live, and the connections relayed to it.
+    backends: Arc<Mutex<Vec<Backend>>>,
+}
+
+struct Backend {
+    addr: SocketAddr,
+    live: bool,
+    open: Vec<TcpStream>,
+}
+
+impl Balancer {
+    fn start() -> Balancer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let backends: Arc<Mutex<Vec<Backend>>> = Arc::default();
+        let next = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::clone(&backends);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let backends = Arc::clone(&shared);
+                let turn = next.fetch_add(1, Ordering::Relaxed);
+                std::thread::spawn(move || relay(client, &backends, turn));
+            }
+        });
+        Balancer { addr, backends }
+    }
+
+    fn add(&self, addr: SocketAddr) {
+        self.backends.lock().unwrap().push(Backend {
+            addr,
+            live: true,
+            open: Vec::new(),
+        });
+    }
+
+    /// Takes a worker out (its relayed connections are closed) or puts it back.
+    fn set_live(&self, addr: SocketAddr, live: bool) {
+        for backend in self.backends.lock().unwrap().iter_mut() {
+            if backend.addr == addr {
+                backend.live = live;
+                for stream in backend.open.drain(..) {
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
+            }
+        }
+    }
+}
+
+fn relay(client: TcpStream, backends: &Mutex<Vec<Backend>>, turn: usize) {
+    let target = {
+        let list = backends.lock().unwrap();
+        let live: Vec<SocketAddr> = list.iter().filter(|b| b.live).map(|b| b.addr).collect();
+        if live.is_empty() {
+            return;
+        }
+        live[turn % live.len()]
+    };
+    let Ok(server) = TcpStream::connect_timeout(&target, Duration::from_secs(1)) else {
+        return;
+    };
+    {
+        let mut list = backends.lock().unwrap();
+        if let Some(backend) = list.iter_mut().find(|b| b.addr == target) {
+            backend.open.retain(|s| s.peer_addr().is_ok());
+            backend.open.push(client.try_clone().unwrap());
+        }
+    }
+    let (mut client_read, mut server_write) =
+        (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let upstream = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_read, &mut server_write);
+        let _ = server_write.shutdown(Shutdown::Write);
+    });
+    let (mut server_read, mut client_write) = (server, client);
+    let _ = std::io::copy(&mut server_read, &mut client_write);
+    let _ = client_write.shutdown(Shutdown::Both);
+    let _ = upstream.join();
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -130,21 +218,38 @@ fn free_port() -> u16 {
 struct Worker {
     process: KillOnDrop,
     base: String,
+    addr: SocketAddr,
     log: PathBuf,
 }
 
 impl Worker {
-    fn start(sim: &str, db: &str, logs: &Path, n: usize) -> Worker {
-        Worker::start_with(sim, db, logs, n, &[])
+    /// A worker whose callbacks come through `public` (every worker's public URL is the same
+    /// one, in front of them all, as in production), or to itself.
+    fn start(sim: &str, db: &str, logs: &Path, n: usize, public: Option<&Balancer>) -> Worker {
+        Worker::start_with(sim, db, logs, n, &[], public)
     }
 
-    fn start_with(sim: &str, db: &str, logs: &Path, n: usize, env: &[(&str, &str)]) -> Worker {
+    fn start_with(
+        sim: &str,
+        db: &str,
+        logs: &Path,
+        n: usize,
+        env: &[(&str, &str)],
+        public: Option<&Balancer>,
+    ) -> Worker {
         let port = free_port();
+        let public_url = public.map_or_else(
+            || format!("http://127.0.0.1:{port}"),
+            |b| format!("http://{}", b.addr),
+        );
+        if let Some(balancer) = public {
+            balancer.add(([127, 0, 0, 1], port).into());
+        }
         let log = logs.join(format!("worker-{n}.log"));
         let mut child = encore_process()
             .args(["serve", "--sim", sim, "--db", db])
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--public-url", &format!("http://127.0.0.1:{port}")])
+            .args(["--public-url", &public_url])
             .env("ENCORE_SERVE__LEASE_TTL", "2s")
             .env("ENCORE_SERVE__CLAIM_INTERVAL", "100ms")
             .env("ENCORE_SERVE__SHUTDOWN_GRACE", "5s")
@@ -165,6 +270,7 @@ impl Worker {
         Worker {
             process: KillOnDrop(child),
             base: format!("http://127.0.0.1:{port}"),
+            addr: ([127, 0, 0, 1], port).into(),
             log,
         }
     }
@@ -205,9 +311,13 @@ fn three_workers_share_the_quotas_and_survive_a_kill_and_a_stop() {
     let (_sim, sim) = start_sim(&["--time-scale", "0.01"]);
     let pg = Pg::new();
     let db = pg.target();
-    let logs = tempfile::tempdir().unwrap();
+    let public = Balancer::start();
+    let logs = tempfile::Builder::new()
+        .prefix("encore-workers-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
     let workers: Vec<Worker> = (0..3)
-        .map(|n| Worker::start(&sim, &db, logs.path(), n))
+        .map(|n| Worker::start(&sim, &db, logs.path(), n, Some(&public)))
         .collect();
     let (killed, stopped) = (&workers[0], &workers[1]);
 
@@ -227,6 +337,7 @@ fn three_workers_share_the_quotas_and_survive_a_kill_and_a_stop() {
         count(&jobs, "succeeded") >= 6 && jobs.iter().any(|j| killed.owns(j.2.as_deref()))
     });
     killed.signal(Signal::KILL);
+    public.set_live(killed.addr, false);
     let killed_at = started.elapsed();
 
     // SIGSTOP another past its leases, until the third has taken over every job it held.
@@ -245,6 +356,7 @@ fn three_workers_share_the_quotas_and_survive_a_kill_and_a_stop() {
         },
     );
     stopped.signal(Signal::STOP);
+    public.set_live(stopped.addr, false);
     let stopped_at = Instant::now();
     let stopped_after = started.elapsed();
     let held: Vec<(String, i64)> = pg
@@ -267,16 +379,28 @@ fn three_workers_share_the_quotas_and_survive_a_kill_and_a_stop() {
     );
     std::thread::sleep(LEASE_TTL.saturating_sub(stopped_at.elapsed()));
     stopped.signal(Signal::CONT);
+    public.set_live(stopped.addr, true);
     let resumed_at = started.elapsed();
 
-    wait_until("every job to end", Duration::from_secs(120), || {
-        pg.jobs().iter().all(|j| {
-            matches!(
-                j.1.as_str(),
-                "succeeded" | "failed" | "needs_attention" | "cancelled"
-            )
-        })
-    });
+    let ended = |j: &(String, String, Option<String>, i64)| {
+        matches!(
+            j.1.as_str(),
+            "succeeded" | "failed" | "needs_attention" | "cancelled"
+        )
+    };
+    let limit = Instant::now() + Duration::from_secs(120);
+    while !pg.jobs().iter().all(ended) {
+        if Instant::now() > limit {
+            let open: Vec<_> = pg.jobs().into_iter().filter(|j| !ended(j)).collect();
+            let logs = logs.keep();
+            panic!(
+                "jobs still open after 120 s: {open:?}\nlogs kept in {}\n{}",
+                logs.display(),
+                logs_of(&workers)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let finished_at = started.elapsed();
     let jobs = pg.jobs();
     let not_done: Vec<_> = jobs.iter().filter(|j| j.1 != "succeeded").collect();
@@ -386,7 +510,7 @@ fn jobs_per_minute() {
         let logs = tempfile::tempdir().unwrap();
         let env: &[(&str, &str)] = if quotas { &[] } else { &no_limits };
         let workers: Vec<Worker> = (0..workers_n)
-            .map(|n| Worker::start_with(&sim, &db, logs.path(), n, env))
+            .map(|n| Worker::start_with(&sim, &db, logs.path(), n, env, None))
             .collect();
         let start = Instant::now();
         for i in 0..jobs {
