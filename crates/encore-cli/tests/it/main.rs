@@ -9,6 +9,7 @@ mod errors;
 mod job_support;
 mod jobs;
 mod keys;
+mod observe;
 mod providers;
 mod readme;
 mod serve;
