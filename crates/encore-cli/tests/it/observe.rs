@@ -171,3 +171,123 @@ fn metrics_count_every_attempt_the_simulator_received() {
     // No label names a job or a URL.
     assert!(!scrape.contains(&ids[0]) && !scrape.contains("http://"));
 }
+
+/// `encore serve --demo` on a free port with `args`; its stdout banner read, its stderr kept.
+pub(crate) struct Demo {
+    pub(crate) child: crate::KillOnDrop,
+    pub(crate) base: String,
+    pub(crate) stderr: std::thread::JoinHandle<String>,
+}
+
+pub(crate) fn start_demo(db: &str, args: &[&str], env: &[(&str, &str)]) -> Demo {
+    use std::io::{BufRead, BufReader, Read};
+    let port = free_port();
+    let mut child = crate::encore_process()
+        .args(["serve", "--demo", "--db", db])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("encore serve listening on"), "{first:?}");
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let mut stderr = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    Demo {
+        child: crate::KillOnDrop(child),
+        base: format!("http://127.0.0.1:{port}"),
+        stderr,
+    }
+}
+
+/// Submits a job and waits until it succeeded; returns its id.
+pub(crate) fn submit_and_finish(base: &str, body: &Value) -> String {
+    let (code, created) = http(base, "POST", "/v1/jobs", Some(body));
+    assert_eq!(code, 201, "{created}");
+    let id = serde_json::from_str::<Value>(&created).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_until("the job to succeed", Duration::from_secs(60), || {
+        get_json(base, &format!("/v1/jobs/{id}"))["status"] == "succeeded"
+    });
+    id
+}
+
+#[cfg(unix)]
+#[test]
+fn log_format_json_writes_one_object_per_line_with_each_attempts_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("jobs.db").to_string_lossy().into_owned();
+    let demo = start_demo(&db, &["--log-format", "json"], &[]);
+    submit_and_finish(
+        &demo.base,
+        &json!({"business": "a bakery", "name": "Haneul", "lang": "en"}),
+    );
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&demo.child.0),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let mut child = demo.child;
+    child.0.wait().unwrap();
+    let logs = demo.stderr.join().unwrap();
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines.len() > 10,
+        "JSON log lines at info by default:\n{logs}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["timestamp"].is_string() && l["level"].is_string()),
+        "{logs}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "encore serve listening"),
+        "{logs}"
+    );
+    // One closed span per HTTP attempt, with OpenTelemetry's attribute names.
+    let attempts: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "close" && l["span"]["name"] == "http_request")
+        .map(|l| &l["span"])
+        .collect();
+    assert!(attempts.len() >= 8, "{logs}");
+    for span in &attempts {
+        assert!(span["http.request.method"].is_string(), "{span}");
+        assert_eq!(span["server.address"], "127.0.0.1", "{span}");
+        assert!(span["server.port"].as_u64().unwrap() > 0, "{span}");
+        assert!(
+            span["url.full"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://127.0.0.1:"),
+            "{span}"
+        );
+        assert!(span["encore.endpoint"].is_string(), "{span}");
+    }
+    assert!(
+        attempts
+            .iter()
+            .any(|s| s["encore.endpoint"] == "suno.generate"
+                && s["http.request.method"] == "POST"
+                && s["http.response.status_code"].as_u64() == Some(200)),
+        "{logs}"
+    );
+}
