@@ -15,6 +15,7 @@ mod error;
 mod hooks;
 mod metrics;
 mod openapi;
+mod page;
 mod token;
 mod worker;
 
@@ -233,8 +234,10 @@ pub async fn start(listener: TcpListener, parts: ServerParts) -> Result<RunningS
     })
 }
 
-/// The routes: `/v1` and `/metrics` (bearer token when configured, request timeout), `/hooks`
-/// (the URL's token is the credential), `/healthz`, `/readyz`, `/openapi.json`.
+/// The routes: `/v1` and `/metrics` (bearer token when configured, request timeout), the
+/// status page (`/`, `/jobs/{id}` and its event stream: the same token, or the page's
+/// sign-in cookie), `/hooks` (the URL's token is the credential), `/healthz`, `/readyz`,
+/// `/openapi.json`.
 fn router(shared: Arc<Shared>) -> Router {
     let limit = DefaultBodyLimit::max(shared.config.body_limit);
     let api = Router::new()
@@ -248,12 +251,23 @@ fn router(shared: Arc<Shared>) -> Router {
     let protected = api
         .merge(events)
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), auth));
+    let pages = Router::new()
+        .route("/", get(page::index))
+        .route("/jobs/{id}", get(page::job))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), timeout))
+        .route("/jobs/{id}/events", get(api::job_events))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            page::guard,
+        ))
+        .route("/signin", post(page::sign_in));
     let hooks = Router::new()
         .route("/hooks/suno/{job}/{token}", post(hooks::suno))
         .route("/hooks/creatomate/{job}/{token}", post(hooks::creatomate))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), timeout));
     Router::new()
         .merge(protected)
+        .merge(pages)
         .merge(hooks)
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
