@@ -209,16 +209,18 @@ pub(crate) fn start_demo(db: &str, args: &[&str], env: &[(&str, &str)]) -> Demo 
     }
 }
 
-/// Submits a job and waits until it succeeded; returns its id.
-pub(crate) fn submit_and_finish(base: &str, body: &Value) -> String {
-    let (code, created) = http(base, "POST", "/v1/jobs", Some(body));
+/// Submits a job (with `token` as the API token) and waits until it succeeded; returns its id.
+pub(crate) fn submit_and_finish(token: &str, base: &str, body: &Value) -> String {
+    let (code, created) = crate::http_as(token, base, "POST", "/v1/jobs", Some(body));
     assert_eq!(code, 201, "{created}");
     let id = serde_json::from_str::<Value>(&created).unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
     wait_until("the job to succeed", Duration::from_secs(60), || {
-        get_json(base, &format!("/v1/jobs/{id}"))["status"] == "succeeded"
+        let (code, job) = crate::http_as(token, base, "GET", &format!("/v1/jobs/{id}"), None);
+        assert_eq!(code, 200, "{job}");
+        serde_json::from_str::<Value>(&job).unwrap()["status"] == "succeeded"
     });
     id
 }
@@ -230,6 +232,7 @@ fn log_format_json_writes_one_object_per_line_with_each_attempts_span() {
     let db = dir.path().join("jobs.db").to_string_lossy().into_owned();
     let demo = start_demo(&db, &["--log-format", "json"], &[]);
     submit_and_finish(
+        "test-key",
         &demo.base,
         &json!({"business": "a bakery", "name": "Haneul", "lang": "en"}),
     );

@@ -67,7 +67,8 @@ const SCRIPT: &str = r"
     ['step','status','step_changed','retrying','call_finished','breaker_changed','callback','status_changed'].forEach(function(k){es.addEventListener(k,reload);});
     es.addEventListener('end',function(){es.close();reload();});
   });
-  var live=document.getElementById('live');if(live&&rows.length){live.textContent='live: following '+rows.length+' open job(s)';}
+  var live=document.getElementById('live');
+  if(live){live.textContent=rows.length?'live: following '+rows.length+' open job(s)':'live: nothing open to follow';}
 })();
 ";
 
@@ -469,6 +470,42 @@ fn summary(event: &JobEvent) -> String {
             text_of(notice, "to")
         );
     }
+    match event.kind.as_str() {
+        "note" => return format!("{}: {}", text_of(d, "stage"), text_of(d, "message")),
+        "stage_started" => return format!("{} stage started", text_of(d, "stage")),
+        "stage_finished" => {
+            return format!(
+                "{} stage finished in {}: {}",
+                text_of(d, "stage"),
+                millis_text(d["elapsed"].as_i64().unwrap_or(0)),
+                text_of(d, "summary")
+            );
+        }
+        "stage_failed" => {
+            return format!(
+                "{} stage failed: {}",
+                text_of(d, "stage"),
+                text_of(d, "error")
+            );
+        }
+        "callback" => {
+            return format!(
+                "{} callback `{}` for {}{}",
+                text_of(d, "step"),
+                text_of(d, "kind"),
+                text_of(d, "external_id"),
+                if d["duplicate"] == true {
+                    " (a repeat)"
+                } else {
+                    ""
+                }
+            );
+        }
+        "status_changed" => {
+            return format!("{} status: {}", text_of(d, "stage"), text_of(d, "status"));
+        }
+        _ => {}
+    }
     if d.get("step").is_some() && d.get("state").is_some() {
         let mut line = format!("{} → {}", text_of(d, "step"), text_of(d, "state"));
         if let Some(attempt) = d.get("attempt").and_then(Value::as_u64) {
@@ -537,7 +574,7 @@ pub(crate) async fn job(State(shared): State<Arc<Shared>>, Path(id): Path<String
         html! {
             h1 { "Job " (name) }
             (header_nav())
-            p.muted #live { "job " code { (job.id) } }
+            p.muted { "job " code { (job.id) } " · " span #live { "static" } }
             table #job data-follow=[follow.then_some(job.id)] data-after=(last) {
                 tr { th { "state" } td { span class={"state " (job.status.as_str())} { (job.status.as_str()) } } }
                 tr { th { "business" } td { (text_of(&job.input, "business")) } }
