@@ -183,6 +183,33 @@ fn the_status_page_in_a_headless_browser() {
     );
     assert!(page.contains("&lt;script id=\"injected\"&gt;"), "{page}");
 
+    // Live updates: a page opened while a job runs follows its event stream (signed in by the
+    // cookie) and reloads until the job has ended. Chromium runs the page on virtual time until
+    // it is idle (or 60 virtual seconds passed); the job takes seconds under the flaky scenario.
+    let (code, created) = crate::http_as(
+        TOKEN,
+        &base,
+        "POST",
+        "/v1/jobs",
+        Some(&json!({"business": "a flower shop", "name": "Live Flowers", "lang": "en"})),
+    );
+    assert_eq!(code, 201, "{created}");
+    let live = serde_json::from_str::<serde_json::Value>(&created).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let followed = chromium(
+        &["--virtual-time-budget=60000", "--dump-dom"],
+        &format!("{base}/jobs/{live}?token={TOKEN}"),
+    );
+    let (_, now) = crate::http_as(TOKEN, &base, "GET", &format!("/v1/jobs/{live}"), None);
+    assert!(now.contains("\"status\":\"succeeded\""), "{now}");
+    assert!(
+        followed.contains("<span class=\"state succeeded\">succeeded</span>")
+            && followed.contains("live: nothing open to follow (updated live ×"),
+        "the page followed the job's events and reloaded until it succeeded:\n{followed}"
+    );
+
     // Screenshots, kept as the test's artifacts.
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("status-page");
     std::fs::create_dir_all(&shots).unwrap();
