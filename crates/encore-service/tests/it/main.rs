@@ -2,5 +2,6 @@
 //! time at a fast simulator time scale: the store's I/O must not meet paused time).
 
 mod hostile;
+mod page;
 mod runner;
 mod server;
