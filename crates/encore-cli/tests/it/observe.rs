@@ -176,6 +176,8 @@ fn metrics_count_every_attempt_the_simulator_received() {
 pub(crate) struct Demo {
     pub(crate) child: crate::KillOnDrop,
     pub(crate) base: String,
+    /// The embedded simulator's base URL.
+    pub(crate) sim: String,
     pub(crate) stderr: std::thread::JoinHandle<String>,
 }
 
@@ -195,6 +197,20 @@ pub(crate) fn start_demo(db: &str, args: &[&str], env: &[(&str, &str)]) -> Demo 
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
     assert!(first.starts_with("encore serve listening on"), "{first:?}");
+    // The banner names the simulator: `  simulator   http://127.0.0.1:PORT (scenario …`.
+    let mut sim = String::new();
+    for _ in 0..8 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        if let Some(rest) = line.trim_start().strip_prefix("simulator") {
+            rest.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .clone_into(&mut sim);
+            break;
+        }
+    }
+    assert!(sim.starts_with("http://"), "the banner names the simulator");
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let mut stderr = child.stderr.take().unwrap();
     let stderr = std::thread::spawn(move || {
@@ -205,6 +221,7 @@ pub(crate) fn start_demo(db: &str, args: &[&str], env: &[(&str, &str)]) -> Demo 
     Demo {
         child: crate::KillOnDrop(child),
         base: format!("http://127.0.0.1:{port}"),
+        sim,
         stderr,
     }
 }
