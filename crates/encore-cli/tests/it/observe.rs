@@ -176,6 +176,8 @@ fn metrics_count_every_attempt_the_simulator_received() {
 pub(crate) struct Demo {
     pub(crate) child: crate::KillOnDrop,
     pub(crate) base: String,
+    /// The embedded simulator's base URL.
+    pub(crate) sim: String,
     pub(crate) stderr: std::thread::JoinHandle<String>,
 }
 
@@ -195,6 +197,20 @@ pub(crate) fn start_demo(db: &str, args: &[&str], env: &[(&str, &str)]) -> Demo 
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
     assert!(first.starts_with("encore serve listening on"), "{first:?}");
+    // The banner names the simulator: `  simulator   http://127.0.0.1:PORT (scenario …`.
+    let mut sim = String::new();
+    for _ in 0..8 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        if let Some(rest) = line.trim_start().strip_prefix("simulator") {
+            rest.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .clone_into(&mut sim);
+            break;
+        }
+    }
+    assert!(sim.starts_with("http://"), "the banner names the simulator");
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let mut stderr = child.stderr.take().unwrap();
     let stderr = std::thread::spawn(move || {
@@ -205,6 +221,7 @@ pub(crate) fn start_demo(db: &str, args: &[&str], env: &[(&str, &str)]) -> Demo 
     Demo {
         child: crate::KillOnDrop(child),
         base: format!("http://127.0.0.1:{port}"),
+        sim,
         stderr,
     }
 }
@@ -292,5 +309,77 @@ fn log_format_json_writes_one_object_per_line_with_each_attempts_span() {
                 && s["http.request.method"] == "POST"
                 && s["http.response.status_code"].as_u64() == Some(200)),
         "{logs}"
+    );
+}
+
+#[test]
+fn metrics_show_an_outage_failing_fast() {
+    let (_sim, sim) = start_sim(&["--scenario", "outage", "--time-scale", "0.02"]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("jobs.db").to_string_lossy().into_owned();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _server = start_serve(&sim, &db, port);
+    let ids: Vec<String> = (0..12)
+        .map(|i| {
+            let body = json!({"business": format!("a café {i}"), "name": format!("Café {i}"), "lang": "en"});
+            let (code, body) = http(&base, "POST", "/v1/jobs", Some(&body));
+            assert_eq!(code, 201, "{body}");
+            serde_json::from_str::<Value>(&body).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    wait_until("every job to fail", Duration::from_secs(90), || {
+        ids.iter()
+            .all(|id| get_json(&base, &format!("/v1/jobs/{id}"))["status"] == "failed")
+    });
+    let (code, scrape) = http(&base, "GET", "/metrics", None);
+    assert_eq!(code, 200, "{scrape}");
+    let ledger = get_json(&sim, "/__sim/ledger");
+    assert_eq!(
+        attempts_per_endpoint(&scrape),
+        received_per_endpoint(&ledger),
+        "{scrape}"
+    );
+    // Creatomate's breaker opened (and the attempts it refused sent nothing), and the retry
+    // budget refused retries: the outage was not amplified.
+    let opened: u64 = samples(&scrape, "encore_circuitbreaker_transitions_total")
+        .iter()
+        .filter(|(labels, _)| {
+            label(labels, "service") == "creatomate" && label(labels, "to") == "open"
+        })
+        .map(|(_, n)| n)
+        .sum();
+    assert!(opened >= 1, "{scrape}");
+    let refused: u64 = [
+        "encore_circuitbreaker_not_permitted_calls_total",
+        "encore_retry_budget_refusals_total",
+    ]
+    .iter()
+    .flat_map(|family| samples(&scrape, family).into_values())
+    .sum();
+    assert!(refused >= 1, "{scrape}");
+    let gave_up: u64 = samples(&scrape, "encore_client_attempts_total")
+        .iter()
+        .filter(|(labels, _)| label(labels, "outcome") == "gave_up")
+        .map(|(_, n)| n)
+        .sum();
+    assert!(gave_up >= 1, "{scrape}");
+    assert_eq!(
+        samples(&scrape, "encore_jobs")["{state=\"failed\"}"],
+        12,
+        "{scrape}"
+    );
+    let failed_steps = samples(&scrape, "encore_step_duration_seconds_count");
+    assert_eq!(
+        failed_steps["{step=\"template\",state=\"failed\"}"], 12,
+        "{failed_steps:?}"
+    );
+    eprintln!(
+        "outage: breaker opened {opened}×, {refused} attempts refused, {gave_up} gave up, \
+         {} attempts in all",
+        attempts_per_endpoint(&scrape).values().sum::<u64>()
     );
 }

@@ -76,6 +76,26 @@ fn get_anonymous(base: &str, path: &str) -> (u16, String) {
     (code, body.to_owned())
 }
 
+/// `PUT /__sim/scenario` with a TOML body.
+fn put_scenario(sim: &str, toml: &str) -> (u16, String) {
+    let host = sim.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "PUT /__sim/scenario HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/toml\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{toml}",
+        toml.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (
+        head.split(' ').nth(1).unwrap().parse().unwrap(),
+        body.to_owned(),
+    )
+}
+
 fn assert_png(path: &Path) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(
@@ -182,6 +202,37 @@ fn the_status_page_in_a_headless_browser() {
         "{page}"
     );
     assert!(page.contains("&lt;script id=\"injected\"&gt;"), "{page}");
+
+    // Live updates: a page opened while a job runs follows its event stream (signed in by the
+    // cookie) and reloads until the job has ended. The simulator now holds every template read
+    // for 8 s, so the job is still running when Chromium (started at once) loads the page;
+    // Chromium runs the page on virtual time until it is idle (or 60 virtual seconds passed).
+    let held = "[routes.\"creatomate.template\"]\nmix = [{ p = 1.0, fault = { kind = \"latency\", ms = 8000 } }]\n";
+    let (code, answer) = put_scenario(&demo.sim, held);
+    assert_eq!(code, 200, "{answer}");
+    let (code, created) = crate::http_as(
+        TOKEN,
+        &base,
+        "POST",
+        "/v1/jobs",
+        Some(&json!({"business": "a flower shop", "name": "Live Flowers", "lang": "en"})),
+    );
+    assert_eq!(code, 201, "{created}");
+    let live = serde_json::from_str::<serde_json::Value>(&created).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let followed = chromium(
+        &["--virtual-time-budget=60000", "--dump-dom"],
+        &format!("{base}/jobs/{live}?token={TOKEN}"),
+    );
+    let (_, now) = crate::http_as(TOKEN, &base, "GET", &format!("/v1/jobs/{live}"), None);
+    assert!(now.contains("\"status\":\"succeeded\""), "{now}");
+    assert!(
+        followed.contains("<span class=\"state succeeded\">succeeded</span>")
+            && followed.contains("live: nothing open to follow (updated live ×"),
+        "the page followed the job's events and reloaded until it succeeded:\n{followed}"
+    );
 
     // Screenshots, kept as the test's artifacts.
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("status-page");

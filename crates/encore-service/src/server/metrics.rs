@@ -29,8 +29,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use encore_clients::{
-    AttemptOutcome, AttemptRecord, BreakerNotice, CallObserver, CircuitState, Endpoint, Http,
-    Protection, RefusalNotice, RetryNotice, Service,
+    AttemptOutcome, AttemptRecord, CallObserver, CircuitState, Endpoint, Http, Protection,
+    RefusalNotice, RetryNotice, Service,
 };
 use encore_pipeline::{Event, StepName, StepState};
 use encore_store::Census;
@@ -403,6 +403,8 @@ fn outcome_name(outcome: AttemptOutcome) -> &'static str {
     }
 }
 
+/// Breaker changes are not taken from here: pipelines do not forward them to the observers
+/// they are given, and the hook on each breaker ([`Metrics::watch_breakers`]) counts each once.
 impl CallObserver for Metrics {
     fn attempt(&self, record: &AttemptRecord) {
         self.attempts
@@ -437,10 +439,6 @@ impl CallObserver for Metrics {
         self.retries
             .get_or_create(&EndpointLabels::of(notice.endpoint))
             .inc();
-    }
-
-    fn breaker_changed(&self, _notice: &BreakerNotice) {
-        // Counted by the hook on each breaker (`watch_breakers`), once per change.
     }
 }
 
@@ -494,5 +492,7 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }
+        let api = crate::server::openapi_json();
+        assert!(api["paths"]["/metrics"]["get"].is_object(), "{api:#}");
     }
 }

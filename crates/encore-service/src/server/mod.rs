@@ -277,9 +277,16 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// `GET /metrics`: the OpenMetrics text; job counts are read from the store now (left out
-/// when it does not answer).
-async fn scrape(State(shared): State<Arc<Shared>>) -> Response {
+/// Prometheus metrics in the OpenMetrics text format (see the README's table); the job counts
+/// are read from the store when scraped (left out when it does not answer).
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses(
+        (status = 200, description = "the metrics", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 401, body = doc::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn scrape(State(shared): State<Arc<Shared>>) -> Response {
     let census = match shared.store.census().await {
         Ok(census) => Some(census),
         Err(e) => {

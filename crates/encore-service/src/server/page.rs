@@ -58,8 +58,9 @@ th{font-weight:600;color:#555}code{font-size:12px}.muted{color:#6b7280}
 /// Follows the open jobs' event streams; reloads (at most every 2 s) when one says something.
 const SCRIPT: &str = r"
 (function(){
-  var rows=document.querySelectorAll('[data-follow]');var due=null;
-  function reload(){if(due===null){due=setTimeout(function(){location.reload();},2000);}}
+  var rows=document.querySelectorAll('[data-follow]');var due=null;var store=window.sessionStorage;
+  var key='encore.live.'+location.pathname;var times=Number(store.getItem(key)||'0');
+  function reload(){if(due===null){due=setTimeout(function(){store.setItem(key,String(times+1));location.reload();},2000);}}
   rows.forEach(function(row){
     var id=row.getAttribute('data-follow');var after=row.getAttribute('data-after')||'0';
     var es=new EventSource('/jobs/'+encodeURIComponent(id)+'/events?after='+encodeURIComponent(after));
@@ -68,7 +69,10 @@ const SCRIPT: &str = r"
     es.addEventListener('end',function(){es.close();reload();});
   });
   var live=document.getElementById('live');
-  if(live){live.textContent=rows.length?'live: following '+rows.length+' open job(s)':'live: nothing open to follow';}
+  if(live){
+    live.textContent=(rows.length?'live: following '+rows.length+' open job(s)':'live: nothing open to follow')
+      +(times?' (updated live ×'+times+')':'');
+  }
 })();
 ";
 
