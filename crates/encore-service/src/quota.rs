@@ -121,9 +121,7 @@ impl StoreRateLimiter {
                 .await;
             match taken {
                 Ok(Admission::Granted { wait }) => {
-                    // The slot is the database's instant, not the answer's arrival: a slow
-                    // round trip makes a request late like a slow wake-up does.
-                    let slot = now + wait;
+                    let slot = (now + wait).max(Instant::now());
                     if !wait.is_zero() {
                         tracing::trace!(
                             upstream = %self.upstream,
