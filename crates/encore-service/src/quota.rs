@@ -27,6 +27,10 @@ const TIMER_TICK: Duration = Duration::from_millis(1);
 /// later than the margin (it was stopped, or starved of CPU) is given up, and a new one taken.
 const ARRIVAL_MARGIN_DIVISOR: u32 = 50;
 
+/// How far ahead a slot is reserved: a caller sleeps until its slot is at most this far away,
+/// then reserves it (see [`StoreRateLimiter`]'s cancel safety).
+const RESERVE_AHEAD: Duration = Duration::from_millis(20);
+
 /// First wait before asking an unreachable database again (doubling, at most
 /// [`STORE_RETRY_MAX`]).
 const STORE_RETRY_FIRST: Duration = Duration::from_millis(25);
@@ -34,20 +38,23 @@ const STORE_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// A [`RateLimiter`] whose state lives in the job store, shared by every process on it.
 ///
-/// - [`acquire`](RateLimiter::acquire) takes a slot of the quota in one statement that reserves
-///   it only when its wait fits before the caller's deadline (minus one timer tick); the caller
-///   then sleeps until its slot. A slot that does not fit is [`NoSlot`] (exact: the database's
-///   answer), and nothing is taken. Callers never poll each other: each reservation is a place
-///   in the account's queue.
+/// - [`acquire`](RateLimiter::acquire): the process's callers queue in arrival order, and the
+///   head takes a slot of the quota in one statement that reserves it only when it is due
+///   within 20 ms (and before the caller's deadline, minus one timer tick); otherwise the
+///   database says when the next slot is, and the head sleeps until then and asks again
+///   (another worker may have taken it: then it waits for the next). A next slot past the
+///   deadline is [`NoSlot`] at once (exact: the database's answer), and nothing is taken.
 /// - [`hold_until`](RateLimiter::hold_until) pushes the quota's next slot to the instant a
 ///   429's `Retry-After` names, for every worker.
 /// - While the database cannot be reached, `acquire` asks again with backoff until the
 ///   deadline, then refuses ([`NoSlot`], not exact): nothing is sent unmetered, since other
 ///   workers may be using the quota meanwhile. A hold that cannot be stored is logged.
 ///
-/// Cancel safety: dropping `acquire` while the statement is in flight may leave a slot taken
-/// and unused (a little throughput lost, never a request over the quota). So does a slot
-/// missed by more than the margin (a `SIGSTOP`ped worker waking up): it is never used late.
+/// Cancel safety: a caller dropped while it waits gives up its place and takes no slot
+/// (nothing is reserved more than 20 ms ahead; dropped within those 20 ms, or while the
+/// statement is in flight, a slot may go unused: a little throughput, never a request over the
+/// quota). A slot missed by more than the margin (a `SIGSTOP`ped worker waking up) is never
+/// used late: a new one is taken.
 ///
 /// Workers on several machines compare wall clocks through the database: keep them in sync
 /// (NTP). The window counted is the configured one plus 2 % (see the module docs).
@@ -59,6 +66,8 @@ pub struct StoreRateLimiter {
     quota: Quota,
     /// The window's margin: how late a request may go after its slot.
     margin: Duration,
+    /// Whose turn it is to ask the database (tokio's mutex is fair: FIFO).
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for StoreRateLimiter {
@@ -94,6 +103,7 @@ impl StoreRateLimiter {
             config: config.clone(),
             quota,
             margin,
+            turn: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -109,12 +119,24 @@ impl StoreRateLimiter {
 
     async fn take(&self, deadline: Instant) -> Result<Duration, NoSlot> {
         let start = Instant::now();
+        // This process's callers take turns in arrival order: only the head asks the database.
+        let Ok(_turn) = tokio::time::timeout_at(
+            deadline.checked_sub(TIMER_TICK).unwrap_or(deadline),
+            self.turn.lock(),
+        )
+        .await
+        else {
+            let left = deadline.saturating_duration_since(Instant::now());
+            return Err(self.no_slot(left, false, left));
+        };
         let mut backoff = STORE_RETRY_FIRST;
         loop {
             let now = Instant::now();
             let left = deadline.saturating_duration_since(now);
+            // Only a slot that is (almost) due is reserved: a caller dropped while it waits (its
+            // breaker opened, a callback made its read needless) takes no slot from the others.
             // The database counts the wait from `now`; the timer needs a tick more.
-            let max_wait = left.saturating_sub(TIMER_TICK);
+            let max_wait = left.saturating_sub(TIMER_TICK).min(RESERVE_AHEAD);
             let taken = self
                 .store
                 .take_quota_at(&self.name, &self.quota, max_wait, SystemTime::now())
@@ -143,8 +165,20 @@ impl StoreRateLimiter {
                     }
                     return Ok(start.elapsed());
                 }
-                Ok(Admission::Denied { next_available_in }) => {
+                // The next slot cannot come before the deadline: refused at once, nothing taken.
+                Ok(Admission::Denied { next_available_in })
+                    if next_available_in + TIMER_TICK > left =>
+                {
                     return Err(self.no_slot(next_available_in, true, left));
+                }
+                // Come back when it is due (another worker may take it first: then again).
+                Ok(Admission::Denied { next_available_in }) => {
+                    tracing::trace!(
+                        upstream = %self.upstream,
+                        wait_ms = next_available_in.as_millis() as u64,
+                        "waiting for a shared rate-limit slot"
+                    );
+                    tokio::time::sleep(next_available_in.max(TIMER_TICK)).await;
                 }
                 Err(e) if e.is_retryable() && backoff + TIMER_TICK < left => {
                     tracing::warn!(

@@ -14,3 +14,9 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
 /// Default for [`StoreOptions::acquire_timeout`]: 5 s to connect (or get a pooled connection)
 /// before the operation fails as [`ErrorKind::Unavailable`].
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// PostgreSQL's `idle_in_transaction_session_timeout` for encore's connections (unless the URL's
+/// `options` set one): 10 s. A worker that stalls in the middle of a transaction (SIGSTOP, a
+/// partition) would hold its job's row lock, and no other worker could take the job over when
+/// its lease expires; the server ends such a session instead (encore's transactions last
+/// milliseconds), and the stalled worker's late commit fails.
+pub const POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT: &str = "10s";

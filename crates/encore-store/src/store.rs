@@ -15,7 +15,10 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use crate::defaults::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+use crate::defaults::{
+    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT,
+};
 use crate::error::classify;
 use crate::schema;
 use crate::target::Target;
@@ -308,13 +311,22 @@ fn check_writable(target: &Target, path: &Path) -> Result<(), Error> {
 }
 
 async fn open_postgres(target: &Target, url: &str, options: &StoreOptions) -> Result<Pool, Error> {
-    let connect = PgConnectOptions::from_str(url).map_err(|e| {
+    let mut connect = PgConnectOptions::from_str(url).map_err(|e| {
         Error::new(
             ErrorKind::Invalid,
             format!("opening {target}: invalid postgres url"),
         )
         .with_source(e)
     })?;
+    if !connect
+        .get_options()
+        .is_some_and(|o| o.contains("idle_in_transaction_session_timeout"))
+    {
+        connect = connect.options([(
+            "idle_in_transaction_session_timeout",
+            POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT,
+        )]);
+    }
     let mut conn = tokio::time::timeout(
         options.acquire_timeout,
         PgConnection::connect_with(&connect),

@@ -34,6 +34,10 @@ pub struct SimArgs {
     /// The Suno credit balance each API key starts with (a song costs 12).
     #[arg(long, value_name = "N", default_value_t = encore_sim::DEFAULT_SUNO_CREDITS)]
     pub suno_credits: u64,
+    /// Answer without the providers' rate-limit windows (Suno 20 generate / 10 s, Creatomate
+    /// 30 / 10 s): for load tests of encore itself, with its own rate limits switched off.
+    #[arg(long)]
+    pub no_rate_limits: bool,
 }
 
 impl SimArgs {
@@ -58,6 +62,7 @@ pub async fn run(args: SimArgs) -> Result<(), CliError> {
         time_scale: args.time_scale,
         scenario: args.scenario()?,
         suno_credits: args.suno_credits,
+        rate_limits: !args.no_rate_limits,
         ..SimConfig::default()
     };
     let addr: SocketAddr = ([127, 0, 0, 1], args.port).into();

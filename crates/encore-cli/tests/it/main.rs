@@ -18,6 +18,7 @@ mod stages;
 mod status_page;
 mod store_files;
 mod usage;
+mod workers;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -72,7 +72,14 @@ pub(crate) fn take_prepaid(limiter: &dyn RateLimiter) -> bool {
         .try_with(|prepaid| match prepaid.get() {
             Some((owner, taken)) if owner == address(limiter) => {
                 prepaid.set(None);
-                taken.elapsed() <= PREPAID_SLOT_FRESHNESS
+                let age = taken.elapsed();
+                if age > PREPAID_SLOT_FRESHNESS {
+                    tracing::debug!(
+                        age_ms = age.as_millis() as u64,
+                        "a rate-limit slot taken ahead went stale before the call; taking another"
+                    );
+                }
+                age <= PREPAID_SLOT_FRESHNESS
             }
             _ => false,
         })
