@@ -37,7 +37,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage(&e).into(),
     };
-    init_tracing();
+    init_tracing(cli.log_format());
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -68,16 +68,33 @@ fn usage(error: &clap::Error) -> Exit {
     }
 }
 
-/// `RUST_LOG` controls the log lines on stderr; without it only the progress display is shown
-/// (it carries the same retries), so the logs stay off by default.
-fn init_tracing() {
+/// `RUST_LOG` controls the log lines on stderr. As text, without it only the progress display
+/// is shown (it carries the same retries), so the logs stay off by default; as JSON (for a log
+/// collector, e.g. under `encore serve`), they are on at `info` by default, and each closed
+/// span is a line too: one per HTTP attempt, with its OpenTelemetry attributes.
+fn init_tracing(format: cli::LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let Ok(filter) = EnvFilter::try_from_default_env() else {
-        return;
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let filter = match (EnvFilter::try_from_default_env(), format) {
+        (Ok(filter), _) => filter,
+        (Err(_), cli::LogFormat::Json) => EnvFilter::new("info"),
+        (Err(_), cli::LogFormat::Text) => return,
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(true)
-        .try_init();
+    let _ = match format {
+        cli::LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(true)
+            .try_init(),
+        cli::LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_span_events(FmtSpan::CLOSE)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(true)
+            .try_init(),
+    };
 }

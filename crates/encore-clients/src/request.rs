@@ -152,8 +152,10 @@ pub(crate) struct ServiceClient {
     http: Http,
     service: Service,
     base_url: Arc<str>,
-    /// The base URL's host, for traces (`server.address`), and where its path starts.
+    /// The base URL's host and port, for traces (`server.address`, `server.port`), and where
+    /// its path starts.
     host: Arc<str>,
+    port: u16,
     path_at: usize,
     /// `Authorization: Bearer …`, marked sensitive; built once.
     auth: HeaderValue,
@@ -199,6 +201,13 @@ impl ServiceClient {
         let base_url = config.base_url(service).trim_end_matches('/');
         let uri = base_url.parse::<http::Uri>().ok();
         let host = uri.as_ref().and_then(http::Uri::host).unwrap_or_default();
+        let port = uri.as_ref().map_or(0, |u| {
+            u.port_u16().unwrap_or(if u.scheme_str() == Some("http") {
+                80
+            } else {
+                443
+            })
+        });
         // `scheme://authority` comes before the path.
         let path_at = uri
             .as_ref()
@@ -210,6 +219,7 @@ impl ServiceClient {
             service,
             base_url: Arc::from(base_url),
             host: Arc::from(host),
+            port,
             path_at,
             auth: key.bearer(),
             key,
@@ -337,6 +347,8 @@ impl ServiceClient {
             otel.kind = "client",
             http.request.method = %call.method,
             server.address = &*self.host,
+            server.port = self.port,
+            url.full = Empty,
             url.path = Empty,
             http.response.status_code = Empty,
             error.type = Empty,
@@ -365,6 +377,7 @@ impl ServiceClient {
     {
         let path = call.url.get(self.path_at..).unwrap_or_default();
         span.record("url.path", path.split('?').next().unwrap_or_default());
+        span.record("url.full", &*url_full(&call.url));
         if attempt.is_retry() {
             span.record("http.request.resend_count", attempt.number - 1);
         }
@@ -662,11 +675,84 @@ fn push_encoded(out: &mut String, value: &str) {
     }
 }
 
+/// Query parameters whose values are never put in a trace: OpenTelemetry's list (signed URLs)
+/// and anything named like a credential.
+fn is_sensitive_query_key(key: &str) -> bool {
+    const SIGNED: [&str; 4] = ["awsaccesskeyid", "signature", "sig", "x-goog-signature"];
+    const NAMED: [&str; 5] = ["key", "token", "secret", "password", "auth"];
+    let key = key.to_ascii_lowercase();
+    SIGNED.contains(&key.as_str()) || NAMED.iter().any(|n| key.contains(n))
+}
+
+/// `url` for `url.full`: without user information, and with the value of every sensitive query
+/// parameter replaced by `REDACTED` (OpenTelemetry's HTTP conventions). encore's keys travel in
+/// headers only; this keeps a URL that carries one by mistake out of traces too.
+fn url_full(url: &str) -> std::borrow::Cow<'_, str> {
+    let (before, query) = url.split_once('?').unwrap_or((url, ""));
+    let userinfo = before.find("://").map(|at| at + 3).and_then(|start| {
+        let authority_end = before[start..]
+            .find('/')
+            .map_or(before.len(), |i| start + i);
+        before[start..authority_end]
+            .rfind('@')
+            .map(|i| (start, start + i + 1))
+    });
+    let sensitive = query
+        .split('&')
+        .any(|pair| is_sensitive_query_key(pair.split('=').next().unwrap_or_default()));
+    if userinfo.is_none() && !sensitive {
+        return std::borrow::Cow::Borrowed(url);
+    }
+    let mut out = String::with_capacity(url.len());
+    match userinfo {
+        Some((start, end)) => {
+            out.push_str(&before[..start]);
+            out.push_str(&before[end..]);
+        }
+        None => out.push_str(before),
+    }
+    if url.contains('?') {
+        out.push('?');
+        for (i, pair) in query.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            match pair.split_once('=') {
+                Some((key, _)) if is_sensitive_query_key(key) => {
+                    out.push_str(key);
+                    out.push_str("=REDACTED");
+                }
+                _ => out.push_str(pair),
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use http::StatusCode;
 
     use super::*;
+
+    #[test]
+    fn url_full_keeps_no_credentials() {
+        let plain = "https://api.sunoapi.org/api/v1/generate/record-info?taskId=t-1";
+        assert!(matches!(url_full(plain), std::borrow::Cow::Borrowed(u) if u == plain));
+        assert_eq!(
+            url_full("https://user:pw@host.test:8443/v1/x?api_key=sk-1&taskId=t&sig=abc"),
+            "https://host.test:8443/v1/x?api_key=REDACTED&taskId=t&sig=REDACTED"
+        );
+        assert_eq!(
+            url_full("http://host.test/a?X-Goog-Signature=s&Token=t&b"),
+            "http://host.test/a?X-Goog-Signature=REDACTED&Token=REDACTED&b"
+        );
+        // An `@` in the path is not user information.
+        assert_eq!(
+            url_full("http://host.test/a@b?key=1"),
+            "http://host.test/a@b?key=REDACTED"
+        );
+    }
 
     #[test]
     fn encoding() {

@@ -359,6 +359,14 @@ async fn each_attempt_is_a_span_with_opentelemetry_http_attributes() {
     for i in 1..4 {
         assert_eq!(field(i, "http.request.method"), Some("GET"));
         assert_eq!(field(i, "server.address"), Some("sim.test"));
+        assert_eq!(field(i, "server.port"), Some("80"));
+        assert!(
+            field(i, "url.full")
+                .unwrap()
+                .starts_with("http://sim.test/v1/renders/"),
+            "{:?}",
+            field(i, "url.full")
+        );
         assert_eq!(field(i, "otel.kind"), Some("client"));
         assert_eq!(field(i, "encore.endpoint"), Some("creatomate.status"));
         assert!(field(i, "url.path").unwrap().starts_with("/v1/renders/"));

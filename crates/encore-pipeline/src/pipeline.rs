@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use encore_clients::{
-    ApiKey, BreakerNotice, CallObserver, CallRecord, Config, CreatomateClient, Endpoint, Http,
-    OpenAiClient, RetryNotice, Service, SunoClient,
+    ApiKey, AttemptRecord, BreakerNotice, CallObserver, CallRecord, Config, CreatomateClient,
+    Endpoint, Http, OpenAiClient, RefusalNotice, RetryNotice, Service, SunoClient,
 };
 use encore_resilience::rate_limit::RateLimiter;
 use serde::{Deserialize, Serialize};
@@ -104,6 +104,8 @@ type Sink = Arc<dyn Fn(&Event) + Send + Sync>;
 struct Shared {
     sinks: RwLock<Vec<Sink>>,
     calls: Mutex<Vec<CallRecord>>,
+    /// Observers of every call's attempts, refusals, retries and end (e.g. metrics).
+    observers: RwLock<Vec<Arc<dyn CallObserver>>>,
 }
 
 impl Shared {
@@ -111,6 +113,12 @@ impl Shared {
         let sinks = self.sinks.read().expect("event sink lock").clone();
         for sink in sinks {
             sink(event);
+        }
+    }
+
+    fn each_observer(&self, f: impl Fn(&dyn CallObserver)) {
+        for observer in self.observers.read().expect("observer lock").iter() {
+            f(&**observer);
         }
     }
 }
@@ -126,7 +134,16 @@ fn stage_of(service: Service) -> Stage {
 }
 
 impl CallObserver for Forwarder {
+    fn attempt(&self, record: &AttemptRecord) {
+        self.0.each_observer(|o| o.attempt(record));
+    }
+
+    fn refused(&self, notice: &RefusalNotice) {
+        self.0.each_observer(|o| o.refused(notice));
+    }
+
     fn retrying(&self, notice: &RetryNotice) {
+        self.0.each_observer(|o| o.retrying(notice));
         self.0.emit(&Event::Retrying {
             stage: stage_of(notice.endpoint.service()),
             notice: notice.clone(),
@@ -141,6 +158,7 @@ impl CallObserver for Forwarder {
     }
 
     fn finished(&self, record: &CallRecord) {
+        self.0.each_observer(|o| o.finished(record));
         self.0
             .calls
             .lock()
@@ -229,6 +247,18 @@ impl Pipeline {
             .write()
             .expect("event sink lock")
             .push(Arc::new(sink));
+        self
+    }
+
+    /// Reports every call of this pipeline's clients to `observer` too: attempts, refusals,
+    /// retries and finished calls (not breaker changes: watch those on the breakers, which
+    /// outlive pipelines, so that each change is counted once).
+    pub fn observe_calls(self, observer: Arc<dyn CallObserver>) -> Self {
+        self.shared
+            .observers
+            .write()
+            .expect("observer lock")
+            .push(observer);
         self
     }
 

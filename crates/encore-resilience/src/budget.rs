@@ -238,7 +238,7 @@ impl RetryBudget {
 
     /// [`deposit`](Self::deposit) with the caller's clock reading.
     pub(crate) fn deposit_at(&self, now: Instant) {
-        if self.inner.config.enabled && self.inner.deposit != 0 {
+        if self.inner.config.enabled {
             self.inner.slots.add(now, self.inner.deposit);
         }
     }
@@ -379,7 +379,9 @@ mod tests {
 
     #[test]
     fn the_ratio_is_kept_in_thousandths() {
-        let budget = RetryBudget::new("x", RetryBudgetConfig::new().with_ratio(0.125)).unwrap();
+        let config = RetryBudgetConfig::new().with_ratio(0.125);
+        let budget = RetryBudget::new("x", config.clone()).unwrap();
         assert_eq!(budget.per_mille(), 125);
+        assert_eq!(budget.config(), &config);
     }
 }

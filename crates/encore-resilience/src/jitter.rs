@@ -44,3 +44,24 @@ impl std::fmt::Display for Jitter {
         f.write_str(self.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_displayed_name_is_the_configuration_name() {
+        for (jitter, name) in [
+            (Jitter::None, "none"),
+            (Jitter::Full, "full"),
+            (Jitter::Equal, "equal"),
+            (Jitter::Decorrelated, "decorrelated"),
+        ] {
+            assert_eq!(jitter.to_string(), name);
+            assert_eq!(
+                serde_json::to_string(&jitter).unwrap(),
+                format!("\"{name}\"")
+            );
+        }
+    }
+}

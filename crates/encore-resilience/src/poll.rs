@@ -477,6 +477,159 @@ mod tests {
         assert!(matches!(err, PollError::Deadline { checks: 1, .. }));
     }
 
+    #[test]
+    fn validation_boundaries() {
+        let s = Duration::from_secs;
+        // (interval, max_interval, multiplier, deadline, the offending field)
+        let cases: [(Duration, Duration, f64, Duration, Option<&str>); 8] = [
+            (s(5), s(5), 1.0, s(1), None),
+            (s(5), s(30), 1.5, s(600), None),
+            (s(6), s(5), 1.5, s(600), Some("interval")),
+            (s(5), s(30), 0.999, s(600), Some("multiplier")),
+            (s(5), s(30), f64::NAN, s(600), Some("multiplier")),
+            (s(5), s(30), f64::INFINITY, s(600), Some("multiplier")),
+            (s(5), s(30), 1.5, Duration::ZERO, Some("deadline")),
+            (s(5), s(30), 1.5, Duration::from_nanos(1), None),
+        ];
+        for (interval, max_interval, multiplier, deadline, field) in cases {
+            let got = PollPolicy::new(interval, max_interval, multiplier, deadline);
+            assert_eq!(
+                got.as_ref().err().map(PolicyError::field),
+                field,
+                "{interval:?} {max_interval:?} {multiplier} {deadline:?}"
+            );
+            if let Ok(policy) = got {
+                assert_eq!(
+                    policy,
+                    PollPolicy {
+                        interval,
+                        max_interval,
+                        multiplier,
+                        deadline
+                    }
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_interval_grows_by_multiplication_up_to_its_cap() {
+        let ms = Duration::from_millis;
+        let policy = PollPolicy::new(ms(250), ms(2000), 3.0, ms(60_000)).unwrap();
+        let mut interval = policy.interval;
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            interval = policy.grow(interval);
+            seen.push(interval);
+        }
+        assert_eq!(seen, [ms(750), ms(2000), ms(2000), ms(2000)]);
+        // Exactly at the cap, and an interval already above it (an unvalidated policy) stays.
+        let exact = PollPolicy::new(ms(500), ms(1000), 2.0, ms(60_000)).unwrap();
+        assert_eq!(exact.grow(ms(500)), ms(1000));
+        assert_eq!(exact.grow(ms(1500)), ms(1500));
+        // A multiplier of exactly 1 is valid and keeps the interval.
+        let fixed = PollPolicy::fixed(ms(700), ms(60_000));
+        assert_eq!(fixed.grow(ms(700)), ms(700));
+        // Below 1 the interval is left as it is (no shrinking to zero).
+        let shrinking = PollPolicy {
+            multiplier: 0.5,
+            ..fixed
+        };
+        assert_eq!(shrinking.grow(ms(700)), ms(700));
+    }
+
+    #[test]
+    fn for_time_scale_keeps_the_multiplier_and_scaled_values_above_the_floors() {
+        let s = Duration::from_secs;
+        let p = PollPolicy::new(s(10), s(100), 1.25, s(1000))
+            .unwrap()
+            .for_time_scale(0.5);
+        assert_eq!(p, PollPolicy::new(s(5), s(50), 1.25, s(500)).unwrap());
+        // A negative scale gives zero durations, then the floors.
+        let zero = PollPolicy::default().scaled(-2.0);
+        assert_eq!(
+            (zero.interval, zero.deadline),
+            (Duration::ZERO, Duration::ZERO)
+        );
+        assert!((zero.multiplier - DEFAULT_POLL_MULTIPLIER).abs() < f64::EPSILON);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_too_far_to_add_polls_until_ready() {
+        // `Instant + Duration::MAX` overflows: the deadline is capped at about 30 years, so
+        // checks a year apart go on.
+        let year = Duration::from_secs(86_400 * 365);
+        let policy = PollPolicy::fixed(year, Duration::MAX);
+        let start = Instant::now();
+        let value = poll_until(&policy, |n| async move {
+            Ok::<_, std::io::Error>(if n == 3 {
+                PollState::Ready(n)
+            } else {
+                PollState::pending("queued")
+            })
+        })
+        .await
+        .unwrap();
+        assert_eq!(value, 3);
+        assert_eq!(start.elapsed(), year * 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_ending_exactly_at_the_deadline_is_not_made() {
+        // Checks at 0 s and 5 s; the next wait would end at 10 s, the deadline: no third check.
+        let policy = PollPolicy::fixed(Duration::from_secs(5), Duration::from_secs(10));
+        let start = Instant::now();
+        let err = poll_until(&policy, |_| async {
+            Ok::<PollState<()>, std::io::Error>(PollState::pending("rendering"))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        assert!(
+            matches!(err, PollError::Deadline { checks: 2, .. }),
+            "{err}"
+        );
+        // One nanosecond more of deadline and the third check is made, at 10 s.
+        let policy = PollPolicy::fixed(
+            Duration::from_secs(5),
+            Duration::from_secs(10) + Duration::from_nanos(1),
+        );
+        let err = poll_until(&policy, |_| async {
+            Ok::<PollState<()>, std::io::Error>(PollState::pending("rendering"))
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, PollError::Deadline { checks: 3, .. }),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_check_is_the_source_and_a_deadline_has_none() {
+        use std::error::Error as _;
+        let policy = PollPolicy::default();
+        let err = poll_until(&policy, |_| async {
+            Err::<PollState<()>, _>(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "401 unauthorized",
+            ))
+        })
+        .await
+        .unwrap_err();
+        let source = err.source().expect("the check's error is the source");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::PermissionDenied);
+        let late: PollError<std::io::Error> = PollError::Deadline {
+            deadline: Duration::from_secs(1),
+            checks: 1,
+            last_status: "pending".into(),
+        };
+        assert!(late.source().is_none());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_failed_check_stops_polling_with_its_error() {
         let policy = PollPolicy::default();

@@ -473,7 +473,9 @@ impl<'a, E> Retry<'a, E> {
                                 .await;
                         }
                         let took = ended.saturating_duration_since(attempt_start);
-                        let backoff = if decision == Decision::Retry && number < max_attempts {
+                        // (After the last attempt there is none: `nth` runs off the schedule,
+                        // and `next_step` stops before it looks at the wait.)
+                        let backoff = if decision == Decision::Retry {
                             let seed = *seed.get_or_insert_with(rand::random);
                             policy
                                 .backoff_seeded(seed)
@@ -482,10 +484,8 @@ impl<'a, E> Retry<'a, E> {
                         } else {
                             Duration::ZERO
                         };
-                        let open = match breaker {
-                            Some((breaker, _)) if decision.is_retry() => breaker.open_now(),
-                            _ => None,
-                        };
+                        // (A permanent error stops before `next_step` looks at the breaker.)
+                        let open = breaker.and_then(|(breaker, _)| breaker.open_now());
                         let left =
                             add_capped(start, policy.deadline).saturating_duration_since(ended);
                         let mut facts = Facts::new(number, decision, backoff, left);

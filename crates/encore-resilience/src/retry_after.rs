@@ -52,12 +52,11 @@ pub fn parse_retry_after_value(value: &str, now: SystemTime) -> Option<Duration>
 }
 
 fn sane(secs: f64) -> Option<Duration> {
-    if !(secs.is_finite() && secs > 0.0 && secs <= MAX_SANE_RETRY_AFTER.as_secs_f64()) {
-        return None;
-    }
-    // A positive value below a nanosecond (`1e-10`) rounds to no wait at all: ignore it like `0`.
-    let wait = Duration::from_secs_f64(secs);
-    (!wait.is_zero()).then_some(wait)
+    // Negative, non-finite and overflowing values do not convert; a positive value below a
+    // nanosecond (`1e-10`) rounds to no wait at all: ignore it like `0`.
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|wait| !wait.is_zero() && *wait <= MAX_SANE_RETRY_AFTER)
 }
 
 #[cfg(test)]
@@ -130,6 +129,7 @@ mod tests {
             "0",
             "-1",
             "-0.5",
+            "-0",
             "inf",
             "-inf",
             "infinity",
@@ -151,6 +151,16 @@ mod tests {
             }
         }
         assert_eq!(parse_retry_after_ms("86400001"), None, "over a day in ms");
+        assert_eq!(parse_retry_after_ms("1e-7"), None, "below a nanosecond");
+        assert_eq!(
+            parse_retry_after_value("86400", now()),
+            Some(Duration::from_secs(86_400)),
+            "a day is the longest wait believed"
+        );
+        assert_eq!(
+            parse_retry_after_ms("86400000"),
+            Some(Duration::from_secs(86_400))
+        );
         assert_eq!(header(&[]), None);
     }
 

@@ -154,7 +154,8 @@ mod tests {
                 left: s(left),
             })
         };
-        let cases: [(&str, Facts<'_>, Step); 12] = [
+        let open_exact = open(2);
+        let cases: [(&str, Facts<'_>, Step); 16] = [
             (
                 "transient: the backoff",
                 Facts::new(1, Decision::Retry, s(1), s(90)),
@@ -215,6 +216,26 @@ mod tests {
                 "breaker open, but probing before the wait ends",
                 Facts::new(1, Decision::Retry, s(2), s(90)).with_circuit(&open_short),
                 retry(2, false),
+            ),
+            (
+                "hint exactly at the ceiling",
+                Facts::new(1, Decision::RetryAfter(s(120)), s(1), s(121)),
+                retry(120, true),
+            ),
+            (
+                "the wait ends just before the deadline",
+                Facts::new(3, Decision::Retry, s(4), s(4) + Duration::from_nanos(1)),
+                retry(4, false),
+            ),
+            (
+                "breaker probing exactly when the wait ends",
+                Facts::new(1, Decision::Retry, s(2), s(90)).with_circuit(&open_exact),
+                retry(2, false),
+            ),
+            (
+                "the third attempt, one left: the hint",
+                Facts::new(3, Decision::RetryAfter(s(1)), s(4), s(90)),
+                retry(1, true),
             ),
             (
                 "the deadline before the breaker",

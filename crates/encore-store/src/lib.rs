@@ -72,6 +72,7 @@ macro_rules! on_backend {
 }
 
 mod callback;
+mod census;
 pub mod defaults;
 mod error;
 mod event;
@@ -88,6 +89,7 @@ mod target;
 mod worker_lock;
 
 pub use callback::{Callback, CallbackId, CallbackReceipt, NewCallback};
+pub use census::Census;
 pub use error::{Error, ErrorKind};
 pub use event::JobEvent;
 pub use job::{

@@ -12,6 +12,7 @@ use encore_sim::{SimConfig, SimState};
 use encore_store::Backend;
 
 use crate::args::{ConfigArgs, StoreArgs, TargetArgs, named_scenario, scenario_names, time_scale};
+use crate::cli::LogFormat;
 use crate::error::CliError;
 use crate::keys::{self, Needs};
 use crate::output;
@@ -49,6 +50,11 @@ pub struct ServeArgs {
     /// With --demo: simulated job durations relative to the real services.
     #[arg(long, default_value_t = 0.01, value_parser = time_scale, requires = "demo")]
     time_scale: f64,
+    /// How log lines on stderr are written: `text` (shown when `RUST_LOG` is set), or `json`,
+    /// one object per line, on at `info` unless `RUST_LOG` says otherwise, with each HTTP
+    /// attempt's span (OpenTelemetry attribute names) as a line of its own when it closes.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub(crate) log_format: LogFormat,
 }
 
 /// Serves until SIGTERM or Ctrl-C.

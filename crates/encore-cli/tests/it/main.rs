@@ -9,11 +9,13 @@ mod errors;
 mod job_support;
 mod jobs;
 mod keys;
+mod observe;
 mod providers;
 mod readme;
 mod serve;
 mod sim;
 mod stages;
+mod status_page;
 mod store_files;
 mod usage;
 mod workers;
@@ -106,6 +108,17 @@ pub fn start_sim(args: &[&str]) -> (KillOnDrop, String) {
 /// One HTTP/1.1 exchange over a plain socket (with a Bearer key): the status code and the body
 /// (a chunked body's JSON part).
 pub fn http(base: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+    http_as("test-key", base, method, path, body)
+}
+
+/// [`http`] with `token` as the Bearer key.
+pub fn http_as(
+    token: &str,
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, String) {
     let host = base.strip_prefix("http://").unwrap();
     let mut stream = TcpStream::connect(host).unwrap();
     stream
@@ -114,7 +127,7 @@ pub fn http(base: &str, method: &str, path: &str, body: Option<&Value>) -> (u16,
     let body = body.map(Value::to_string).unwrap_or_default();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer test-key\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )

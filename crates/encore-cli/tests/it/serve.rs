@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::{KillOnDrop, encore_process, get_json, http, start_sim};
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -20,7 +20,7 @@ fn free_port() -> u16 {
 }
 
 /// `encore serve` on `port`, against `sim`, with callbacks to itself; returns once it listens.
-fn start_serve(sim: &str, db: &str, port: u16) -> KillOnDrop {
+pub(crate) fn start_serve(sim: &str, db: &str, port: u16) -> KillOnDrop {
     let mut child = encore_process()
         .args(["serve", "--sim", sim, "--db", db])
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -56,7 +56,7 @@ fn statuses(base: &str, ids: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ready() {
         assert!(start.elapsed() < limit, "timed out waiting for {what}");

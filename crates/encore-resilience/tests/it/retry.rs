@@ -496,3 +496,40 @@ async fn a_closure_can_classify_instead_of_the_trait() {
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the closure said stop");
     assert!(!err.is_exhausted());
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_operation_is_told_which_attempts_are_retries() {
+    let policy = RetryPolicy::default();
+    let seen = Mutex::new(Vec::new());
+    let _ = Retry::new(&policy)
+        .run(|attempt| {
+            seen.lock()
+                .unwrap()
+                .push((attempt.number, attempt.max_attempts, attempt.is_retry()));
+            async { Err::<(), _>(TestError::Transient) }
+        })
+        .await;
+    assert_eq!(
+        seen.into_inner().unwrap(),
+        [(1, 4, false), (2, 4, true), (3, 4, true), (4, 4, true)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_too_far_to_add_is_about_thirty_years() {
+    // `Instant + Duration::MAX` overflows: the loop caps the deadline (and the attempt's bound)
+    // at about 30 years from now instead of panicking or giving up at once.
+    let policy = RetryPolicy::new()
+        .with_attempt_timeout(Duration::MAX)
+        .with_deadline(Duration::MAX);
+    let script = Script::new(vec![Step::Fail(TestError::Transient), Step::Ok]);
+    assert_eq!(Retry::new(&policy).run(script.op()).await.unwrap(), "ok");
+    assert_eq!(script.attempt_times(), secs(&[0.0, 1.0]));
+    let year = Duration::from_secs(86_400 * 365);
+    for timeout in script.attempt_timeouts() {
+        assert!(
+            timeout > year * 29 && timeout <= year * 30,
+            "{timeout:?} is not about 30 years"
+        );
+    }
+}

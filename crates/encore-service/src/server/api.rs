@@ -108,8 +108,11 @@ pub(crate) async fn create_job(
             ApiError::store(&e)
         }
     })?;
+    // The document is read before the worker is woken for it: the answer shows the job as it
+    // was created (unless a worker's periodic claim came first: then it is already running).
+    let doc = document(&shared, created.job.id).await;
     shared.new_job.notify_waiters();
-    let doc = document(&shared, created.job.id).await?;
+    let doc = doc?;
     let status = if created.replayed {
         StatusCode::OK
     } else {

@@ -24,6 +24,11 @@ impl ApiError {
         }
     }
 
+    /// The stable code, e.g. `hook.malformed`.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// 404 `job.not_found`.
     pub fn job_not_found(id: &str) -> ApiError {
         ApiError::new(

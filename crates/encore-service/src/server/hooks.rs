@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, State};
 use bytes::Bytes;
-use encore_pipeline::{Pipeline, StepName, StepState};
+use encore_pipeline::{StepName, StepState};
 use encore_store::{JobId, NewCallback};
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::callbacks::address;
 use super::error::ApiError;
+use super::metrics::CallbackRejection;
 
 /// Longest external id accepted from a callback.
 const MAX_ID: usize = 200;
@@ -95,6 +96,7 @@ fn parse(step: StepName, body: &[u8]) -> Result<(String, String), ApiError> {
     Ok((id, kind))
 }
 
+/// Receives a callback, and counts it (received; verified or rejected, and why).
 async fn receive(
     shared: &Shared,
     step: StepName,
@@ -102,6 +104,32 @@ async fn receive(
     token: &str,
     body: &[u8],
 ) -> Result<Json<Value>, ApiError> {
+    let provider = super::callbacks::hook_segment(step);
+    shared.metrics.callback_received(provider);
+    let answer = handle(shared, step, job, token, body).await;
+    match &answer {
+        Ok((_, true)) => shared.metrics.callback_verified(provider),
+        Ok((_, false)) => {}
+        Err(e) => {
+            let why = match e.code() {
+                "hook.malformed" => CallbackRejection::Malformed,
+                "hook.unverified" => CallbackRejection::Refuted,
+                _ => CallbackRejection::UnknownAddress,
+            };
+            shared.metrics.callback_rejected(provider, why);
+        }
+    }
+    answer.map(|(json, _)| json)
+}
+
+/// What a callback does: its answer, and whether the provider confirmed it.
+async fn handle(
+    shared: &Shared,
+    step: StepName,
+    job: &str,
+    token: &str,
+    body: &[u8],
+) -> Result<(Json<Value>, bool), ApiError> {
     let Ok(job) = job.parse::<JobId>() else {
         return Err(unknown());
     };
@@ -129,12 +157,7 @@ async fn receive(
         Some(true)
     } else {
         let address = address(public_url, &shared.secret, job, step);
-        let pipeline = Pipeline::new(
-            &shared.http,
-            &shared.clients,
-            shared.keys.clone(),
-            shared.pipeline.clone(),
-        );
+        let pipeline = shared.pipeline();
         let job_text = job.to_string();
         tokio::time::timeout(
             VERIFY_TIMEOUT,
@@ -191,11 +214,12 @@ async fn receive(
     if receipt.requeued {
         shared.new_job.notify_waiters();
     }
-    Ok(Json(json!({
+    let answer = Json(json!({
         "received": true,
         "verified": verified == Some(true),
         "duplicate": receipt.duplicate,
-    })))
+    }));
+    Ok((answer, verified == Some(true)))
 }
 
 #[cfg(test)]

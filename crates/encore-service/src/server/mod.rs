@@ -13,7 +13,9 @@ mod config;
 pub mod doc;
 mod error;
 mod hooks;
+mod metrics;
 mod openapi;
+mod page;
 mod token;
 mod worker;
 
@@ -55,6 +57,7 @@ pub(crate) struct Shared {
     public_url: Option<String>,
     secret: CallbackSecret,
     hub: callbacks::Hub,
+    metrics: Arc<metrics::Metrics>,
     owner: String,
     /// Whether the last store operation worked (readiness).
     store_ok: AtomicBool,
@@ -119,6 +122,19 @@ impl std::fmt::Debug for Shared {
     }
 }
 
+impl Shared {
+    /// A pipeline for one job run or one callback check, its calls counted by the metrics.
+    fn pipeline(&self) -> encore_pipeline::Pipeline {
+        encore_pipeline::Pipeline::new(
+            &self.http,
+            &self.clients,
+            self.keys.clone(),
+            self.pipeline.clone(),
+        )
+        .observe_calls(Arc::clone(&self.metrics) as Arc<dyn encore_clients::CallObserver>)
+    }
+}
+
 impl RunningServer {
     /// Where it listens.
     pub fn local_addr(&self) -> SocketAddr {
@@ -171,6 +187,8 @@ pub async fn start(listener: TcpListener, parts: ServerParts) -> Result<RunningS
     })?;
     let (shutdown, _) = watch::channel(false);
     let (stop_jobs, _) = watch::channel(false);
+    let metrics = Arc::new(metrics::Metrics::new());
+    metrics.watch_breakers(&parts.http);
     let shared = Arc::new(Shared {
         public_url: config
             .public_url
@@ -183,6 +201,7 @@ pub async fn start(listener: TcpListener, parts: ServerParts) -> Result<RunningS
         pipeline: parts.pipeline,
         secret,
         hub: callbacks::Hub::default(),
+        metrics,
         owner: parts.owner,
         store_ok: AtomicBool::new(true),
         new_job: Notify::new(),
@@ -215,8 +234,10 @@ pub async fn start(listener: TcpListener, parts: ServerParts) -> Result<RunningS
     })
 }
 
-/// The routes: `/v1` (bearer token when configured, request timeout), `/hooks` (the URL's
-/// token is the credential), `/healthz`, `/readyz`, `/openapi.json`.
+/// The routes: `/v1` and `/metrics` (bearer token when configured, request timeout), the
+/// status page (`/`, `/jobs/{id}` and its event stream: the same token, or the page's
+/// sign-in cookie), `/hooks` (the URL's token is the credential), `/healthz`, `/readyz`,
+/// `/openapi.json`.
 fn router(shared: Arc<Shared>) -> Router {
     let limit = DefaultBodyLimit::max(shared.config.body_limit);
     let api = Router::new()
@@ -224,17 +245,29 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/jobs/{id}", get(api::get_job))
         .route("/v1/jobs/{id}/cancel", post(api::cancel_job))
         .route("/v1/jobs/{id}/resolve", post(api::resolve_job))
+        .route("/metrics", get(scrape))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), timeout));
     let events = Router::new().route("/v1/jobs/{id}/events", get(api::job_events));
     let protected = api
         .merge(events)
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), auth));
+    let pages = Router::new()
+        .route("/", get(page::index))
+        .route("/jobs/{id}", get(page::job))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), timeout))
+        .route("/jobs/{id}/events", get(api::job_events))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            page::guard,
+        ))
+        .route("/signin", post(page::sign_in));
     let hooks = Router::new()
         .route("/hooks/suno/{job}/{token}", post(hooks::suno))
         .route("/hooks/creatomate/{job}/{token}", post(hooks::creatomate))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), timeout));
     Router::new()
         .merge(protected)
+        .merge(pages)
         .merge(hooks)
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
@@ -242,6 +275,27 @@ fn router(shared: Arc<Shared>) -> Router {
         .fallback(not_found)
         .layer(limit)
         .with_state(shared)
+}
+
+/// Prometheus metrics in the OpenMetrics text format (see the README's table); the job counts
+/// are read from the store when scraped (left out when it does not answer).
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses(
+        (status = 200, description = "the metrics", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 401, body = doc::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn scrape(State(shared): State<Arc<Shared>>) -> Response {
+    let census = match shared.store.census().await {
+        Ok(census) => Some(census),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: the store's job counts could not be read");
+            None
+        }
+    };
+    let text = shared.metrics.render(census.as_ref(), &shared.http);
+    ([(http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
 
 async fn not_found() -> ApiError {

@@ -23,6 +23,7 @@ use super::doc;
         api::job_events,
         api::healthz,
         api::readyz,
+        super::scrape,
     ),
     components(schemas(
         crate::JobInput,
@@ -37,7 +38,7 @@ use super::doc;
         doc::EventDocument,
     )),
     modifiers(&Bearer),
-    tags((name = "jobs", description = "music-video jobs"), (name = "ops", description = "health"))
+    tags((name = "jobs", description = "music-video jobs"), (name = "ops", description = "health and metrics"))
 )]
 struct ApiDoc;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use encore_pipeline::{Pipeline, StopSignal};
+use encore_pipeline::StopSignal;
 use encore_store::Lease;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -89,12 +89,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 /// Runs one claimed job to its end, or to a stored state on shutdown.
 async fn run_one(shared: &Shared, lease: Lease) {
     let job = lease.job_id();
-    let pipeline = Pipeline::new(
-        &shared.http,
-        &shared.clients,
-        shared.keys.clone(),
-        shared.pipeline.clone(),
-    );
+    let pipeline = shared.pipeline().on_event(shared.metrics.step_timer());
     let callbacks = shared.public_url.as_ref().map(|public_url| JobCallbacks {
         job,
         store: shared.store.clone(),

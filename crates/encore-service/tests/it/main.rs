@@ -3,6 +3,7 @@
 
 mod hostile;
 mod outage;
+mod page;
 mod pg;
 mod quota;
 mod runner;

@@ -58,10 +58,14 @@ async fn workers_sharing_a_quota_never_exceed_it_in_any_window() {
     sent.sort();
     assert_eq!(sent.len(), 12);
     // Any 6 sends (one more than the quota) span more than the window: at most 5 in any 2 s.
+    // The limiter checks each send's lateness against the 2 % margin as it wakes; the instant
+    // recorded here comes a little later on a loaded machine (the thread may be preempted in
+    // between), hence 20 ms of slack — unshared limiters would send all 12 within milliseconds.
+    let slack = Duration::from_millis(20);
     for (first, sixth) in sent.iter().zip(sent.iter().skip(5)) {
         let span = *sixth - *first;
         assert!(
-            span >= config.per,
+            span + slack >= config.per,
             "6 requests within {span:?}: over the quota of 5 per {:?}",
             config.per
         );

@@ -181,7 +181,11 @@ async fn a_job_is_submitted_followed_and_finished_once_per_idempotency_key() {
     let (status, created) = service.submit(&job_body(), Some("order-1")).await;
     assert_eq!(status, 201, "{created:#}");
     let id = created["id"].as_str().unwrap().to_owned();
-    assert_eq!(created["status"], "queued");
+    // Queued, or already claimed by the worker's periodic look for work.
+    assert!(
+        created["status"] == "queued" || created["status"] == "running",
+        "{created:#}"
+    );
     assert_eq!(created["steps"].as_array().unwrap().len(), 8);
 
     // Follow the job's events until the stream ends.

@@ -418,7 +418,38 @@ async fn settings_and_recent_callbacks(db: &TestDb) {
     );
 }
 
+/// The census counts jobs by status and unknown steps, and follows a resolution.
+async fn census_counts_statuses_and_unknown_steps(db: &TestDb) {
+    let store = db.open().await;
+    let empty = store.census().await.unwrap();
+    assert_eq!(empty.jobs.len(), JobStatus::ALL.len());
+    assert!(empty.jobs.iter().all(|(_, n)| *n == 0));
+    assert!(empty.unknown_steps.is_empty());
+
+    let id = unknown_song(&store).await;
+    queued(&store, Origin::Api).await;
+    queued(&store, Origin::Cli).await;
+    let census = store.census().await.unwrap();
+    assert_eq!(census.jobs_in(JobStatus::Queued), 2);
+    assert_eq!(census.jobs_in(JobStatus::NeedsAttention), 1);
+    assert_eq!(census.jobs_in(JobStatus::Running), 0);
+    assert_eq!(census.unknown_steps, vec![(StepName::SongSubmit, 1)]);
+
+    let adopt = Resolution::Adopt {
+        external_id: "suno-task-1".to_owned(),
+    };
+    store
+        .resolve(id, StepName::SongSubmit, &adopt)
+        .await
+        .unwrap();
+    let census = store.census().await.unwrap();
+    assert_eq!(census.jobs_in(JobStatus::Queued), 3);
+    assert_eq!(census.jobs_in(JobStatus::NeedsAttention), 0);
+    assert!(census.unknown_steps.is_empty(), "{census:?}");
+}
+
 on_both_backends!(
+    census_counts_statuses_and_unknown_steps,
     adopt_and_resubmit,
     resolving_under_leases,
     callbacks_inbox,
