@@ -950,6 +950,37 @@ mod tests {
     }
 
     #[test]
+    fn validation_accepts_its_bounds() {
+        let c = CircuitBreakerConfig::new;
+        for config in [
+            c().with_window(MIN_WINDOW),
+            c().with_failure_ratio(1.0),
+            c().with_consecutive_failures(1)
+                .with_min_calls(1)
+                .with_half_open_probes(1),
+            c().with_open_for(Duration::from_secs(30))
+                .with_max_open_for(Duration::from_secs(30)),
+        ] {
+            assert!(
+                CircuitBreaker::new("x", config.clone()).is_ok(),
+                "{config:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn states_have_their_names() {
+        for (state, name) in [
+            (CircuitState::Closed, "closed"),
+            (CircuitState::Open, "open"),
+            (CircuitState::HalfOpen, "half-open"),
+        ] {
+            assert_eq!(state.as_str(), name);
+            assert_eq!(state.to_string(), name);
+        }
+    }
+
+    #[test]
     fn refusals_read_well() {
         let open = CircuitOpen {
             upstream: "suno".into(),
@@ -1034,6 +1065,43 @@ mod tests {
         assert_eq!(breaker.state(), CircuitState::HalfOpen);
         b.record(Outcome::Success);
         assert_eq!(breaker.state(), CircuitState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_one_open_and_close_failures_count_again() {
+        // Three changes of state: the lock-free readers must see the generation they count in.
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        fail(&breaker, 5);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        breaker.try_acquire().unwrap().record(Outcome::Success);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+        fail(&breaker, 5);
+        assert_eq!(breaker.state(), CircuitState::Open);
+        assert_eq!(breaker.config(), &CircuitBreakerConfig::new());
+    }
+
+    #[test]
+    fn a_closed_breaker_answers_without_its_lock() {
+        // Every call asks the breaker: while it is closed that takes no lock. With the lock
+        // held elsewhere, a closed breaker still admits, checks, reads and records successes.
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        let held = breaker.lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = breaker.clone();
+        let thread = std::thread::spawn(move || {
+            let state = reader.state();
+            let checked = reader.check().is_ok();
+            let open = reader.open_now().is_none();
+            reader.try_acquire().unwrap().record(Outcome::Success);
+            tx.send((state, checked, open)).unwrap();
+        });
+        let answer = rx.recv_timeout(Duration::from_secs(5));
+        drop(held);
+        thread.join().unwrap();
+        assert_eq!(
+            answer.expect("a closed breaker waited for its lock"),
+            (CircuitState::Closed, true, true)
+        );
     }
 
     #[test]
