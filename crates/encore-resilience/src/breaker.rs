@@ -645,13 +645,15 @@ impl CircuitBreaker {
                     None
                 }
             }
+            // Only probes are handed out while half-open (an older ticket's outcome was dropped
+            // above as stale).
             (
                 Phase::HalfOpen {
                     in_flight,
                     successes,
                 },
                 outcome,
-            ) if ticket.probe() => {
+            ) => {
                 let in_flight = in_flight.saturating_sub(1);
                 match outcome {
                     Some(Outcome::Success) if successes + 1 >= config.half_open_probes => {
@@ -1063,7 +1065,60 @@ mod tests {
         assert!(breaker.try_acquire().is_err(), "only two probes");
         a.record(Outcome::Success);
         assert_eq!(breaker.state(), CircuitState::HalfOpen);
+        assert!(
+            breaker.try_acquire().is_err(),
+            "one probe succeeded, one is in flight: no third"
+        );
         b.record(Outcome::Success);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_takes_no_probe_slot_and_sees_when_none_is_left() {
+        let config = CircuitBreakerConfig::new().with_half_open_probes(2);
+        let breaker = CircuitBreaker::new("x", config).unwrap();
+        assert!(breaker.check().is_ok(), "closed");
+        fail(&breaker, 5);
+        assert_eq!(
+            breaker.check().unwrap_err().retry_in,
+            Duration::from_secs(10)
+        );
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let mut seen = vec![breaker.check().is_ok()];
+        let a = breaker.try_acquire().unwrap();
+        seen.push(breaker.check().is_ok());
+        let _b = breaker.try_acquire().unwrap();
+        seen.push(breaker.check().is_ok());
+        a.record(Outcome::Success);
+        seen.push(breaker.check().is_ok());
+        assert_eq!(seen, [true, true, false, false]);
+        assert_eq!(breaker.check().unwrap_err().retry_in, Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_that_ends_when_the_probe_is_due_is_not_refused() {
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        assert!(breaker.refuses_after(Duration::ZERO).is_none(), "closed");
+        fail(&breaker, 5);
+        let ten = Duration::from_secs(10);
+        assert!(breaker.refuses_after(ten).is_none());
+        let refused = breaker
+            .refuses_after(ten - Duration::from_nanos(1))
+            .unwrap();
+        assert_eq!(refused.retry_in, ten);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_cycle_a_success_still_ends_a_streak() {
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        fail(&breaker, 5);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        breaker.try_acquire().unwrap().record(Outcome::Success);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+        // 4 failures, a success, 4 failures: never 5 in a row, and 9 calls are under min_calls.
+        fail(&breaker, 4);
+        breaker.try_acquire().unwrap().record(Outcome::Success);
+        fail(&breaker, 4);
         assert_eq!(breaker.state(), CircuitState::Closed);
     }
 
