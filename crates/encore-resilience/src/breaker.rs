@@ -1103,7 +1103,7 @@ mod tests {
         let ten = Duration::from_secs(10);
         assert!(breaker.refuses_after(ten).is_none());
         let refused = breaker
-            .refuses_after(ten - Duration::from_nanos(1))
+            .refuses_after(Duration::from_nanos(9_999_999_999))
             .unwrap();
         assert_eq!(refused.retry_in, ten);
     }
