@@ -1022,6 +1022,15 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_streak_exactly_a_window_long_still_counts() {
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        fail(&breaker, 1);
+        tokio::time::advance(Duration::from_secs(60)).await;
+        fail(&breaker, 4);
+        assert_eq!(breaker.state(), CircuitState::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_open_time_doubles_per_failed_probe_up_to_the_cap_and_resets_on_close() {
         let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
         fail(&breaker, 5);
@@ -1051,6 +1060,19 @@ mod tests {
         fail(&breaker, 5);
         slow.record(Outcome::Success); // arrives after the circuit opened
         assert_eq!(breaker.state(), CircuitState::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_failure_arriving_while_probing_settles_nothing() {
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        let slow = breaker.try_acquire().unwrap(); // started while closed
+        fail(&breaker, 5);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let probe = breaker.try_acquire().unwrap();
+        slow.record(Outcome::Failure);
+        assert_eq!(breaker.state(), CircuitState::HalfOpen);
+        probe.record(Outcome::Success);
+        assert_eq!(breaker.state(), CircuitState::Closed);
     }
 
     #[tokio::test(start_paused = true)]
