@@ -1022,6 +1022,24 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_probe_dropped_unrecorded_frees_its_slot() {
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        let closed = breaker.try_acquire().unwrap();
+        assert!(!closed.is_probe());
+        drop(closed);
+        fail(&breaker, 5);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let probe = breaker.try_acquire().unwrap();
+        assert!(probe.is_probe());
+        assert!(breaker.try_acquire().is_err(), "one probe at a time");
+        drop(probe); // a cancelled call
+        let again = breaker.try_acquire().unwrap();
+        assert!(again.is_probe());
+        again.record(Outcome::Success);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_streak_exactly_a_window_long_still_counts() {
         let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
         fail(&breaker, 1);
