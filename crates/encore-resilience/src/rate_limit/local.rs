@@ -374,6 +374,25 @@ mod tests {
         assert_eq!(limiter.acquire(start + ms(501)).await.unwrap(), ms(500));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn under_a_hold_the_estimate_refuses_only_what_cannot_fit() {
+        let ms = Duration::from_millis;
+        let limiter = LocalRateLimiter::new("suno", &suno()).unwrap();
+        let start = Instant::now();
+        limiter.hold_until(start + ms(2000)).await;
+        let err = limiter.acquire(start + ms(2000)).await.unwrap_err();
+        assert!(
+            !err.exact,
+            "refused on the estimate, before queueing: {err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("the next is at least 2s away with 2s left"),
+            "{err}"
+        );
+        assert_eq!(limiter.acquire(start + ms(2001)).await.unwrap(), ms(2000));
+    }
+
     #[test]
     fn an_invalid_config_is_refused() {
         let err = LocalRateLimiter::new("suno", &suno().with_burst(0)).unwrap_err();
