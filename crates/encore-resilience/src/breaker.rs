@@ -645,13 +645,15 @@ impl CircuitBreaker {
                     None
                 }
             }
+            // Only probes are handed out while half-open (an older ticket's outcome was dropped
+            // above as stale).
             (
                 Phase::HalfOpen {
                     in_flight,
                     successes,
                 },
                 outcome,
-            ) if ticket.probe() => {
+            ) => {
                 let in_flight = in_flight.saturating_sub(1);
                 match outcome {
                     Some(Outcome::Success) if successes + 1 >= config.half_open_probes => {
@@ -950,6 +952,37 @@ mod tests {
     }
 
     #[test]
+    fn validation_accepts_its_bounds() {
+        let c = CircuitBreakerConfig::new;
+        for config in [
+            c().with_window(MIN_WINDOW),
+            c().with_failure_ratio(1.0),
+            c().with_consecutive_failures(1)
+                .with_min_calls(1)
+                .with_half_open_probes(1),
+            c().with_open_for(Duration::from_secs(30))
+                .with_max_open_for(Duration::from_secs(30)),
+        ] {
+            assert!(
+                CircuitBreaker::new("x", config.clone()).is_ok(),
+                "{config:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn states_have_their_names() {
+        for (state, name) in [
+            (CircuitState::Closed, "closed"),
+            (CircuitState::Open, "open"),
+            (CircuitState::HalfOpen, "half-open"),
+        ] {
+            assert_eq!(state.as_str(), name);
+            assert_eq!(state.to_string(), name);
+        }
+    }
+
+    #[test]
     fn refusals_read_well() {
         let open = CircuitOpen {
             upstream: "suno".into(),
@@ -989,6 +1022,33 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_probe_dropped_unrecorded_frees_its_slot() {
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        let closed = breaker.try_acquire().unwrap();
+        assert!(!closed.is_probe());
+        drop(closed);
+        fail(&breaker, 5);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let probe = breaker.try_acquire().unwrap();
+        assert!(probe.is_probe());
+        assert!(breaker.try_acquire().is_err(), "one probe at a time");
+        drop(probe); // a cancelled call
+        let again = breaker.try_acquire().unwrap();
+        assert!(again.is_probe());
+        again.record(Outcome::Success);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_streak_exactly_a_window_long_still_counts() {
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        fail(&breaker, 1);
+        tokio::time::advance(Duration::from_secs(60)).await;
+        fail(&breaker, 4);
+        assert_eq!(breaker.state(), CircuitState::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_open_time_doubles_per_failed_probe_up_to_the_cap_and_resets_on_close() {
         let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
         fail(&breaker, 5);
@@ -1021,6 +1081,19 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_stale_failure_arriving_while_probing_settles_nothing() {
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        let slow = breaker.try_acquire().unwrap(); // started while closed
+        fail(&breaker, 5);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let probe = breaker.try_acquire().unwrap();
+        slow.record(Outcome::Failure);
+        assert_eq!(breaker.state(), CircuitState::HalfOpen);
+        probe.record(Outcome::Success);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn several_probes_must_all_succeed() {
         let config = CircuitBreakerConfig::new().with_half_open_probes(2);
         let breaker = CircuitBreaker::new("x", config).unwrap();
@@ -1032,8 +1105,98 @@ mod tests {
         assert!(breaker.try_acquire().is_err(), "only two probes");
         a.record(Outcome::Success);
         assert_eq!(breaker.state(), CircuitState::HalfOpen);
+        assert!(
+            breaker.try_acquire().is_err(),
+            "one probe succeeded, one is in flight: no third"
+        );
         b.record(Outcome::Success);
         assert_eq!(breaker.state(), CircuitState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_takes_no_probe_slot_and_sees_when_none_is_left() {
+        let config = CircuitBreakerConfig::new().with_half_open_probes(2);
+        let breaker = CircuitBreaker::new("x", config).unwrap();
+        assert!(breaker.check().is_ok(), "closed");
+        fail(&breaker, 5);
+        assert_eq!(
+            breaker.check().unwrap_err().retry_in,
+            Duration::from_secs(10)
+        );
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let mut seen = vec![breaker.check().is_ok()];
+        let a = breaker.try_acquire().unwrap();
+        seen.push(breaker.check().is_ok());
+        let _b = breaker.try_acquire().unwrap();
+        seen.push(breaker.check().is_ok());
+        a.record(Outcome::Success);
+        seen.push(breaker.check().is_ok());
+        assert_eq!(seen, [true, true, false, false]);
+        assert_eq!(breaker.check().unwrap_err().retry_in, Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_that_ends_when_the_probe_is_due_is_not_refused() {
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        assert!(breaker.refuses_after(Duration::ZERO).is_none(), "closed");
+        fail(&breaker, 5);
+        let ten = Duration::from_secs(10);
+        assert!(breaker.refuses_after(ten).is_none());
+        let refused = breaker
+            .refuses_after(Duration::from_nanos(9_999_999_999))
+            .unwrap();
+        assert_eq!(refused.retry_in, ten);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_cycle_a_success_still_ends_a_streak() {
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        fail(&breaker, 5);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        breaker.try_acquire().unwrap().record(Outcome::Success);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+        // 4 failures, a success, 4 failures: never 5 in a row, and 9 calls are under min_calls.
+        fail(&breaker, 4);
+        breaker.try_acquire().unwrap().record(Outcome::Success);
+        fail(&breaker, 4);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_one_open_and_close_failures_count_again() {
+        // Three changes of state: the lock-free readers must see the generation they count in.
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        fail(&breaker, 5);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        breaker.try_acquire().unwrap().record(Outcome::Success);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+        fail(&breaker, 5);
+        assert_eq!(breaker.state(), CircuitState::Open);
+        assert_eq!(breaker.config(), &CircuitBreakerConfig::new());
+    }
+
+    #[test]
+    fn a_closed_breaker_answers_without_its_lock() {
+        // Every call asks the breaker: while it is closed that takes no lock. With the lock
+        // held elsewhere, a closed breaker still admits, checks, reads and records successes.
+        let breaker = CircuitBreaker::new("x", CircuitBreakerConfig::new()).unwrap();
+        let held = breaker.lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = breaker.clone();
+        let thread = std::thread::spawn(move || {
+            let state = reader.state();
+            let checked = reader.check().is_ok();
+            let open = reader.open_now().is_none();
+            reader.try_acquire().unwrap().record(Outcome::Success);
+            tx.send((state, checked, open)).unwrap();
+        });
+        let answer = rx.recv_timeout(Duration::from_secs(5));
+        drop(held);
+        thread.join().unwrap();
+        assert_eq!(
+            answer.expect("a closed breaker waited for its lock"),
+            (CircuitState::Closed, true, true)
+        );
     }
 
     #[test]

@@ -181,3 +181,45 @@ async fn breaker_state_changes_are_logged_warn_on_open_info_otherwise() {
         "{text}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hold_is_logged_once_and_a_longer_one_extends_it() {
+    use encore_resilience::rate_limit::{LocalRateLimiter, RateLimitConfig, RateLimiter};
+    use tokio::time::Instant;
+
+    let _serial = SERIAL.lock().await;
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let limiter =
+        LocalRateLimiter::new("suno", &RateLimitConfig::new(20, Duration::from_secs(10))).unwrap();
+    let start = Instant::now();
+    // Three callers met the same 429 at once, then a later one asked for longer.
+    for _ in 0..3 {
+        limiter.hold_until(start + Duration::from_secs(2)).await;
+    }
+    limiter.hold_until(start + Duration::from_secs(5)).await;
+    limiter.hold_until(start + Duration::from_secs(1)).await; // shorter: changes nothing
+    limiter
+        .acquire(start + Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let holds: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("holding new requests"))
+        .collect();
+    assert_eq!(holds.len(), 2, "{text}");
+    assert!(
+        holds[0].contains("suno: the server asked to slow down; holding new requests for 2s"),
+        "{text}"
+    );
+    assert!(holds[1].contains("for 5s"), "{text}");
+}

@@ -350,6 +350,49 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_millis(250));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn no_slot_is_taken_at_the_deadline() {
+        let limiter = LocalRateLimiter::new("suno", &suno()).unwrap();
+        assert!(limiter.acquire(Instant::now()).await.is_err());
+        // The refusal took nothing: the first slot is still there.
+        assert_eq!(limiter.acquire(far()).await.unwrap(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_is_waited_for_only_when_it_comes_a_tick_before_the_deadline() {
+        let ms = Duration::from_millis;
+        let limiter = LocalRateLimiter::new("suno", &suno()).unwrap();
+        let start = Instant::now();
+        limiter.acquire(far()).await.unwrap(); // the next slot is at 500 ms
+        for deadline in [ms(500), Duration::from_nanos(500_999_999)] {
+            let refused = tokio::time::timeout(ms(1000), limiter.acquire(start + deadline))
+                .await
+                .expect("refused at once, not after a wait");
+            assert!(refused.is_err(), "{deadline:?}");
+            assert_eq!(start.elapsed(), Duration::ZERO);
+        }
+        assert_eq!(limiter.acquire(start + ms(501)).await.unwrap(), ms(500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn under_a_hold_the_estimate_refuses_only_what_cannot_fit() {
+        let ms = Duration::from_millis;
+        let limiter = LocalRateLimiter::new("suno", &suno()).unwrap();
+        let start = Instant::now();
+        limiter.hold_until(start + ms(2000)).await;
+        let err = limiter.acquire(start + ms(2000)).await.unwrap_err();
+        assert!(
+            !err.exact,
+            "refused on the estimate, before queueing: {err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("the next is at least 2s away with 2s left"),
+            "{err}"
+        );
+        assert_eq!(limiter.acquire(start + ms(2001)).await.unwrap(), ms(2000));
+    }
+
     #[test]
     fn an_invalid_config_is_refused() {
         let err = LocalRateLimiter::new("suno", &suno().with_burst(0)).unwrap_err();
