@@ -386,3 +386,103 @@ async fn a_lost_answer_is_resolved_by_a_verified_callback() {
     assert_eq!(submit.correlation.as_deref(), Some("token-1"));
     assert_eq!(submit.attempts, 1);
 }
+
+/// A rate limiter that says when a caller starts waiting for a slot.
+#[derive(Debug)]
+struct Watched {
+    inner: encore_resilience::rate_limit::LocalRateLimiter,
+    waiting: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl encore_resilience::rate_limit::RateLimiter for Watched {
+    fn acquire(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> encore_resilience::rate_limit::BoxFuture<
+        '_,
+        Result<Duration, encore_resilience::rate_limit::NoSlot>,
+    > {
+        self.waiting.notify_one();
+        self.inner.acquire(deadline)
+    }
+    fn hold_until(
+        &self,
+        until: tokio::time::Instant,
+    ) -> encore_resilience::rate_limit::BoxFuture<'_, ()> {
+        self.inner.hold_until(until)
+    }
+}
+
+/// A process that dies while its billed request waits for a rate-limit slot has not sent it:
+/// the step's write-ahead record comes after the slot, so the next run sends the request (once)
+/// instead of finding an `in_flight` step whose outcome is unknown.
+#[tokio::test(start_paused = true)]
+async fn a_run_killed_while_queued_for_a_slot_leaves_the_request_unsent() {
+    use encore_clients::{Protections, Service};
+    use encore_resilience::rate_limit::{LocalRateLimiter, RateLimitConfig, RateLimiter};
+
+    let state = SimState::new(SimConfig {
+        time_scale: 1.0,
+        ..SimConfig::default()
+    });
+    let mut config = Config::default().with_base("http://sim.test");
+    let quota = RateLimitConfig::new(1, Duration::from_secs(120));
+    config.services.suno.rate_limit = quota.clone();
+    let waiting = std::sync::Arc::new(tokio::sync::Notify::new());
+    let limiter = std::sync::Arc::new(Watched {
+        inner: LocalRateLimiter::new("suno", &quota).unwrap(),
+        waiting: waiting.clone(),
+    });
+    // Another caller took the account's slot: the job's generate waits up to two minutes for the next.
+    limiter
+        .inner
+        .acquire(tokio::time::Instant::now() + Duration::from_secs(1))
+        .await
+        .unwrap();
+    let protections = Protections::from_config(&config)
+        .unwrap()
+        .with_rate_limiter(Service::Suno, limiter.clone());
+    let http = Http::service::<_, axum::body::Body>(encore_sim::app(state.clone()))
+        .with_protections(protections);
+    let journal = MemoryJournal::new();
+    let run = |journal: MemoryJournal| {
+        let http = http.clone();
+        let config = config.clone();
+        async move {
+            let pipeline = Pipeline::new(&http, &config, keys(), settings());
+            let stop = StopSignal::never();
+            let ctx = JobContext {
+                job_id: "job-1",
+                journal: &journal,
+                callbacks: None,
+                stop: &stop,
+            };
+            pipeline.run_job(&input(), ctx).await
+        }
+    };
+    // The process dies ten seconds into the wait.
+    tokio::select! {
+        report = run(journal.clone()) => panic!("the run ended while its generate had no slot: {:?}", report.error),
+        () = async {
+            waiting.notified().await;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        } => {}
+    }
+    let submit = journal
+        .snapshot()
+        .into_iter()
+        .find(|s| s.name == StepName::SongSubmit);
+    assert!(
+        submit
+            .as_ref()
+            .is_none_or(|s| s.state == StepState::Pending),
+        "not written ahead while queued: {submit:?}"
+    );
+    assert_eq!(billed(&state, JobKind::SunoTask).len(), 0);
+
+    // The next run sends it, once, and the job succeeds (no callbacks: an `in_flight` step
+    // would have stopped it as unknown).
+    let report = run(journal.clone()).await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!(billed(&state, JobKind::SunoTask).len(), 1);
+}
