@@ -4,6 +4,11 @@
 mod hostile;
 mod outage;
 mod page;
+#[allow(
+    dead_code,
+    reason = "shared with the store's tests; this binary uses a part"
+)]
+#[path = "../../../encore-store/testing/pg.rs"]
 mod pg;
 mod quota;
 mod runner;

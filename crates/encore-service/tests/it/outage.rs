@@ -10,7 +10,7 @@ use encore_pipeline::job::now_millis;
 use encore_sim::JobKind;
 use encore_store::{JobId, Store};
 
-use crate::pg::{Relay, TestPg, pg_socket_addr};
+use crate::pg::{Relay, TestSchema, pg_socket_addr};
 use crate::server::{Options, Service, job_body, service};
 
 async fn readyz(service: &Service) -> u16 {
@@ -42,7 +42,7 @@ async fn wait_ready(service: &Service, want: u16, limit: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_finish_once_each_across_lost_database_connections() {
-    let pg = TestPg::new().await;
+    let pg = TestSchema::new().await;
     let relay = Relay::start(pg_socket_addr()).await;
     let lease_ttl = Duration::from_secs(2);
     let service = service(Options {

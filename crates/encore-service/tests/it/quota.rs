@@ -14,11 +14,15 @@ use encore_service::{StoreRateLimiter, share_quotas};
 use encore_store::Store;
 use tokio::time::Instant;
 
-use crate::pg::{Relay, TestPg, pg_socket_addr};
+use crate::pg::{Relay, TestSchema, pg_socket_addr};
 
 const QUOTA: &str = "suno:test-account";
 
-async fn limiters(pg: &TestPg, n: usize, config: &RateLimitConfig) -> Vec<Arc<StoreRateLimiter>> {
+async fn limiters(
+    pg: &TestSchema,
+    n: usize,
+    config: &RateLimitConfig,
+) -> Vec<Arc<StoreRateLimiter>> {
     let mut limiters = Vec::new();
     for _ in 0..n {
         let store = Store::open(&pg.target()).await.expect("open the store");
@@ -35,7 +39,7 @@ fn far() -> Instant {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_sharing_a_quota_never_exceed_it_in_any_window() {
-    let pg = TestPg::new().await;
+    let pg = TestSchema::new().await;
     let config = RateLimitConfig::new(5, Duration::from_secs(2));
     let limiters = limiters(&pg, 3, &config).await;
     let mut tasks = Vec::new();
@@ -74,7 +78,7 @@ async fn workers_sharing_a_quota_never_exceed_it_in_any_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_past_the_deadline_is_refused_and_nothing_is_taken() {
-    let pg = TestPg::new().await;
+    let pg = TestSchema::new().await;
     let config = RateLimitConfig::new(1, Duration::from_secs(1));
     let all = limiters(&pg, 3, &config).await;
     let (a, b, c) = (&all[0], &all[1], &all[2]);
@@ -111,7 +115,7 @@ async fn a_slot_past_the_deadline_is_refused_and_nothing_is_taken() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_holds_every_worker() {
-    let pg = TestPg::new().await;
+    let pg = TestSchema::new().await;
     let config = RateLimitConfig::new(10, Duration::from_secs(1));
     let all = limiters(&pg, 2, &config).await;
     let start = Instant::now();
@@ -131,7 +135,7 @@ async fn a_retry_after_holds_every_worker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_sent_while_the_database_is_unreachable() {
-    let pg = TestPg::new().await;
+    let pg = TestSchema::new().await;
     let relay = Relay::start(pg_socket_addr()).await;
     let store = Store::open(&pg.target_at(Some(relay.addr))).await.unwrap();
     let config = RateLimitConfig::new(10, Duration::from_secs(1));
@@ -207,7 +211,7 @@ async fn every_rate_limited_service_shares_its_quota_named_without_the_key() {
 /// gives up its place and takes no slot from the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_dropped_while_it_waits_takes_no_slot() {
-    let pg = TestPg::new().await;
+    let pg = TestSchema::new().await;
     let config = RateLimitConfig::new(1, Duration::from_secs(1));
     let all = limiters(&pg, 2, &config).await;
     let interval = all[0].interval();

@@ -3,6 +3,8 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`); without a reachable PostgreSQL those tests
 //! fail and say so.
 
+#[path = "../../testing/pg.rs"]
+mod pg;
 mod support;
 
 mod claims;

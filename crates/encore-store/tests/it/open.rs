@@ -8,7 +8,7 @@ use encore_store::{ErrorKind, Origin, SCHEMA_VERSION, Store, StoreOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{ConnectOptions, Connection};
 
-use crate::support::{Proxy, TestDb, on_both_backends, pg_admin, pg_socket_addr, queued};
+use crate::support::{Relay, TestDb, on_both_backends, pg_admin, pg_socket_addr, queued};
 
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = format!("{err} / {err:?}");
@@ -287,8 +287,8 @@ async fn targets_that_are_neither_are_invalid() {
 async fn a_lost_postgres_connection_is_unavailable_then_recovers() {
     let db = TestDb::postgres().await;
     db.open().await; // migrate
-    let proxy = Proxy::start(pg_socket_addr()).await;
-    let target = db.target_via(proxy.addr, "sw0rdfish");
+    let relay = Relay::start(pg_socket_addr()).await;
+    let target = db.target_via(relay.addr, "sw0rdfish");
     let store = Store::open_with(
         &target,
         StoreOptions {
@@ -306,7 +306,7 @@ async fn a_lost_postgres_connection_is_unavailable_then_recovers() {
         .unwrap()
         .unwrap();
 
-    proxy.cut();
+    relay.cut();
     let err = store.ping().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     let err = store.get_job(job.id).await.unwrap_err();
@@ -326,7 +326,7 @@ async fn a_lost_postgres_connection_is_unavailable_then_recovers() {
     assert!(shown.contains("database unavailable"), "{shown}");
     assert!(!format!("{store:?} {lease:?}").contains("sw0rdfish"));
 
-    proxy.restore();
+    relay.restore();
     store.ping().await.unwrap();
     lease
         .append_event("retry", &serde_json::json!({"after": "outage"}))
