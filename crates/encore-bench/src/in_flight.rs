@@ -11,12 +11,13 @@
 //!   sample with the most jobs running;
 //! - **CPU per job**: the worker's `utime + stime` (`/proc/<pid>/stat`) over the batch ÷ jobs.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use encore_pipeline::JobStatus;
 use encore_sim::{Scenario, SimConfig, SimState};
-use encore_store::{JobQuery, Store};
+use encore_store::{Job, JobQuery, Store};
 
 use crate::report::InFlight;
 use crate::service::Progress;
@@ -24,29 +25,59 @@ use crate::service::submit;
 use crate::worker::{Spec, Worker};
 
 const MIB: f64 = 1024.0 * 1024.0;
-/// The simulator's time scale: a job's chain takes ≈ 9–11.5 s.
-const TIME_SCALE: f64 = 0.05;
+/// The simulator's time scale: a job's chain takes ≈ 36–46 s, longer than one worker takes to
+/// claim 1,000 jobs (it claims one at a time, each claim a write that queues behind the running
+/// jobs' step writes on SQLite), so that all of them can be in flight at once.
+const TIME_SCALE: f64 = 0.2;
 /// The longest the batch may take.
 const LIMIT: Duration = Duration::from_secs(300);
 
 /// Jobs in `status` (every page).
 pub async fn count(store: &Store, status: JobStatus) -> anyhow::Result<usize> {
+    Ok(list(store, status).await?.len())
+}
+
+/// The jobs in `status` (every page, at most 100 pages).
+async fn list(store: &Store, status: JobStatus) -> anyhow::Result<Vec<Job>> {
     let mut query = JobQuery {
         status: Some(status),
         limit: JobQuery::MAX_LIMIT,
         ..JobQuery::default()
     };
-    let mut n = 0;
-    // Bounded: at most 100 pages.
+    let mut jobs = Vec::new();
     for _ in 0..100 {
         let page = store.list_jobs(&query).await?;
-        n += page.jobs.len();
+        jobs.extend(page.jobs);
         match page.next {
             Some(next) => query.before = Some(next),
-            None => return Ok(n),
+            None => break,
         }
     }
-    Ok(n)
+    Ok(jobs)
+}
+
+/// Why jobs did not succeed: `status: code: message` (the message cut at 120 characters) →
+/// how many.
+async fn reasons(store: &Store) -> anyhow::Result<BTreeMap<String, usize>> {
+    let mut reasons = BTreeMap::new();
+    for status in [
+        JobStatus::Failed,
+        JobStatus::NeedsAttention,
+        JobStatus::Cancelled,
+    ] {
+        for job in list(store, status).await? {
+            let why = match (&job.error, &job.attention) {
+                (Some(e), _) => format!("{}: {}", e.code, e.message),
+                (None, Some(a)) => a.reason.clone(),
+                (None, None) => String::new(),
+            };
+            let why: String = why.chars().take(120).collect();
+            *reasons
+                .entry(format!("{}: {why}", status.as_str()))
+                .or_default() += 1;
+        }
+    }
+    Ok(reasons)
 }
 
 /// Runs the batch.
@@ -67,6 +98,8 @@ pub async fn in_flight(
             scenario: Scenario::named("calm").context("calm ships")?,
             rate_limits: false,
             callbacks: true,
+            suno_credits: crate::service::SIM_CREDITS,
+            creatomate_credits: crate::service::SIM_CREDITS,
             ..SimConfig::default()
         }),
         ([127, 0, 0, 1], 0).into(),
@@ -94,6 +127,7 @@ pub async fn in_flight(
     let tail = worker.stderr_tail();
     let stopped = worker.stop().await;
     let succeeded = count(&store, JobStatus::Succeeded).await;
+    let why = reasons(&store).await;
     store.close().await;
     let ledger = sim.ledger();
     sim.shutdown().await;
@@ -101,6 +135,7 @@ pub async fn in_flight(
     stopped?;
     let end = idle_end?;
     row.succeeded = succeeded?;
+    row.not_succeeded_reasons = why?;
     row.not_succeeded = jobs - row.succeeded;
     row.peak_rss_mib = end.peak_rss as f64 / MIB;
     row.rss_per_in_flight_kib =
@@ -178,5 +213,6 @@ async fn measure(
         cpu_s: end.cpu_s - idle.cpu_s,
         cpu_ms_per_job: 0.0,
         billed: [0, 0],
+        not_succeeded_reasons: BTreeMap::new(),
     })
 }

@@ -312,6 +312,7 @@ async fn service_part(options: &Options, report: &mut Report, started: Instant) 
             return;
         }
     };
+    let load_before = load_average();
     let mut failures = Vec::new();
     let failed = |name: &str, e: anyhow::Error| {
         eprintln!("{name} failed: {e:#}");
@@ -348,6 +349,9 @@ async fn service_part(options: &Options, report: &mut Report, started: Instant) 
             Err(e) => failures.push(failed("service scale-out", e)),
         }
     }
+    if let Some(service) = &mut report.service {
+        service.load_average = [load_before, load_average()];
+    }
     report.failures.extend(failures);
     report.meta.elapsed_s = started.elapsed().as_secs_f64();
     report.check_targets();
@@ -355,6 +359,14 @@ async fn service_part(options: &Options, report: &mut Report, started: Instant) 
 
 fn report_failure(name: &str, e: &anyhow::Error) -> String {
     format!("{name}: {e:#}")
+}
+
+/// The 1-minute load average, from `/proc/loadavg` (NaN when unreadable).
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 /// The soft `RLIMIT_NOFILE`, from `/proc/self/limits`.

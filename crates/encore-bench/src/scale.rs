@@ -12,10 +12,14 @@
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use anyhow::Context as _;
 use encore_pipeline::JobStatus;
 use encore_sim::{Scenario, SimConfig, SimState};
 use encore_store::Store;
+use sqlx::Connection as _;
+use sqlx::postgres::PgConnection;
 
 use crate::pg::TempDatabase;
 use crate::report::{ScaleOut, ScaleRow};
@@ -60,7 +64,8 @@ pub async fn scale_out(
         note: format!(
             "each point: fresh database and simulator (calm, rate limits off, callbacks on), {jobs} jobs submitted at once round-robin over the workers;\n\
              jobs/min = succeeded ÷ (last success − first creation) × 60; worker CPU = utime+stime of the worker processes; \
-             sim CPU = this benchmark's process (simulator + client); cores busy = the whole machine (/proc/stat), PostgreSQL and other users included"
+             sim CPU = this benchmark's process (simulator + client); PG CPU = the PostgreSQL backends serving the database;\n\
+             own cores = (worker + sim + PG CPU) ÷ time; machine cores busy = the whole machine (/proc/stat), other users of the box included"
         ),
     })
 }
@@ -78,6 +83,8 @@ async fn point(
             scenario: Scenario::named("calm").context("calm ships")?,
             rate_limits: false,
             callbacks: true,
+            suno_credits: crate::service::SIM_CREDITS,
+            creatomate_credits: crate::service::SIM_CREDITS,
             ..SimConfig::default()
         }),
         ([127, 0, 0, 1], 0).into(),
@@ -113,12 +120,18 @@ async fn point(
             .map(Worker::stats)
             .collect::<Result<_, _>>()?;
         let me_before = proc_stats(std::process::id())?;
+        let pg_before = pg_backends_cpu(url).await?;
         let machine_before = machine_busy()?;
         let bases: Vec<String> = running.iter().map(|w| w.base.clone()).collect();
         let ids = submit(http, &bases, jobs, 64).await?;
         let details = wait_all(store, &ids, Duration::from_secs(300)).await?;
         let machine_after = machine_busy()?;
         let me_after = proc_stats(std::process::id())?;
+        let pg_after = pg_backends_cpu(url).await?;
+        let pg_cpu_s: f64 = pg_after
+            .iter()
+            .map(|(pid, cpu)| cpu - pg_before.get(pid).copied().unwrap_or(0.0))
+            .sum();
         let after: Vec<_> = running
             .iter()
             .map(Worker::stats)
@@ -149,6 +162,9 @@ async fn point(
             worker_cpu_s,
             worker_cpu_ms_per_job: worker_cpu_s * 1e3 / succeeded.len().max(1) as f64,
             sim_cpu_s: me_after.cpu_s - me_before.cpu_s,
+            pg_cpu_s,
+            own_cores_busy: (worker_cpu_s + me_after.cpu_s - me_before.cpu_s + pg_cpu_s)
+                / elapsed_s,
             machine_cores_busy: (machine_after.0 - machine_before.0)
                 / (machine_after.1 - machine_before.1).max(1.0)
                 * machine_after.2 as f64,
@@ -173,6 +189,23 @@ async fn point(
         ledger.creatomate_renders as f64 / n,
     ];
     Ok(row)
+}
+
+/// CPU seconds so far of each PostgreSQL backend connected to the database at `url` (this
+/// query's own excepted), by pid.
+async fn pg_backends_cpu(url: &str) -> anyhow::Result<HashMap<i32, f64>> {
+    let mut conn = PgConnection::connect(url).await?;
+    let pids: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    conn.close().await?;
+    // A backend may have exited in between: it is left out.
+    Ok(pids
+        .into_iter()
+        .filter_map(|pid| Some((pid, proc_stats(pid as u32).ok()?.cpu_s)))
+        .collect())
 }
 
 /// (busy ticks, all ticks, cores) of the whole machine, from the first line of `/proc/stat`.
