@@ -395,6 +395,11 @@ pub struct ScaleRow {
     pub machine_cores_busy: f64,
     /// Suno tasks and renders per succeeded job.
     pub billed_per_job: [f64; 2],
+    /// The concurrency bound: `workers × concurrency` slots, each running jobs back to back
+    /// with zero overhead (a job's mean chain from the ledger), jobs/min.
+    pub bound_per_min: f64,
+    /// `jobs_per_min / bound_per_min`.
+    pub of_bound: f64,
 }
 
 /// Jobs per minute against workers.
@@ -700,6 +705,22 @@ impl Report {
                 )
             }),
         );
+        let store = self.service.as_ref().and_then(|s| s.store.as_ref());
+        checks.push(TargetCheck {
+            target: "(info) claims/s, PostgreSQL, 1 / N claimers: encore vs apalis".to_owned(),
+            goal: "—".to_owned(),
+            measured: store
+                .and_then(|st| {
+                    let find = |name: &str| st.rows.iter().find(|r| r.backend.starts_with(name));
+                    let (e, a) = (find("encore-store on PostgreSQL")?, find("apalis")?);
+                    Some(format!(
+                        "{:.0}/{:.0} vs {:.0}/{:.0}",
+                        e.claims_per_s_1, e.claims_per_s_n, a.claims_per_s_1, a.claims_per_s_n
+                    ))
+                })
+                .unwrap_or_else(|| "not measured".to_owned()),
+            met: None,
+        });
         let scale = self.service.as_ref().and_then(|s| s.scale_out.as_ref());
         checks.push(TargetCheck {
             target: "(info) scale-out: jobs/min with 1, 2, 4 workers".to_owned(),
@@ -1112,27 +1133,33 @@ impl Service {
             );
             let _ = writeln!(
                 out,
-                "{:>7} {:>6} {:>9} {:>9} {:>8} {:>10} {:>12} {:>8} {:>11} {:>12}",
+                "{:>7} {:>8} {:>7} {:>9} {:>8} {:>8} {:>8} {:>10} {:>10} {:>8} {:>7} {:>10} {:>13} {:>10}",
                 "workers",
                 "jobs",
                 "time s",
                 "jobs/min",
                 "speedup",
+                "bound",
+                "of bound",
                 "worker CPU",
                 "CPU ms/job",
                 "sim CPU",
-                "cores busy",
+                "PG CPU",
+                "own cores",
+                "machine cores",
                 "paid/job"
             );
             for r in &sc.rows {
                 let _ = writeln!(
                     out,
-                    "{:>7} {:>8} {:>7.1} {:>9.0} {:>8.2} {:>10.1} {:>10.1} {:>8.1} {:>7.1} {:>10.2} {:>13.2} {:>10}",
+                    "{:>7} {:>8} {:>7.1} {:>9.0} {:>8.2} {:>8.0} {:>8.2} {:>10.1} {:>10.1} {:>8.1} {:>7.1} {:>10.2} {:>13.2} {:>10}",
                     r.workers,
                     format!("{}/{}", r.succeeded, r.jobs),
                     r.elapsed_s,
                     r.jobs_per_min,
                     r.speedup,
+                    r.bound_per_min,
+                    r.of_bound,
                     r.worker_cpu_s,
                     r.worker_cpu_ms_per_job,
                     r.sim_cpu_s,

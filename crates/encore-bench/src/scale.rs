@@ -24,7 +24,7 @@ use sqlx::postgres::PgConnection;
 use crate::pg::TempDatabase;
 use crate::report::{ScaleOut, ScaleRow};
 use crate::service::Progress;
-use crate::service::{submit, wait_all};
+use crate::service::{Ideal, submit, wait_all};
 use crate::worker::{Spec, Worker, proc_stats};
 
 /// The simulator's time scale: a job's chain takes ≈ 1.8–2.3 s.
@@ -63,7 +63,7 @@ pub async fn scale_out(
         rows,
         note: format!(
             "each point: fresh database and simulator (calm, rate limits off, callbacks on), {jobs} jobs submitted at once round-robin over the workers;\n\
-             jobs/min = succeeded ÷ (last success − first creation) × 60; worker CPU = utime+stime of the worker processes; \
+             jobs/min = succeeded ÷ (last success − first creation) × 60; bound = workers × concurrency × 60 s ÷ a job's mean zero-overhead chain (from the ledger), the most the slots allow; worker CPU = utime+stime of the worker processes; \
              sim CPU = this benchmark's process (simulator + client); PG CPU = the PostgreSQL backends serving the database;\n\
              own cores = (worker + sim + PG CPU) ÷ time; machine cores busy = the whole machine (/proc/stat), other users of the box included"
         ),
@@ -152,7 +152,7 @@ async fn point(
             .zip(&before)
             .map(|(a, b)| a.cpu_s - b.cpu_s)
             .sum();
-        Ok::<_, anyhow::Error>(ScaleRow {
+        let row = ScaleRow {
             workers,
             jobs,
             succeeded: succeeded.len(),
@@ -169,7 +169,10 @@ async fn point(
                 / (machine_after.1 - machine_before.1).max(1.0)
                 * machine_after.2 as f64,
             billed_per_job: [0.0, 0.0],
-        })
+            bound_per_min: 0.0,
+            of_bound: 0.0,
+        };
+        Ok::<_, anyhow::Error>((row, details))
     }
     .await;
     let mut tails = Vec::new();
@@ -182,7 +185,13 @@ async fn point(
     }
     let ledger = sim.ledger();
     sim.shutdown().await;
-    let mut row = measured.with_context(|| format!("the workers said: {}", tails.join(" || ")))?;
+    let (mut row, details) =
+        measured.with_context(|| format!("the workers said: {}", tails.join(" || ")))?;
+    // The concurrency bound: every slot busy with zero overhead, one job after another.
+    if let Some(ideal) = Ideal::compute(&details, &ledger)? {
+        row.bound_per_min = (workers * CONCURRENCY) as f64 * 60_000.0 / ideal.mean_chain_ms;
+        row.of_bound = row.jobs_per_min / row.bound_per_min;
+    }
     let n = row.succeeded.max(1) as f64;
     row.billed_per_job = [
         ledger.suno_tasks as f64 / n,

@@ -235,6 +235,8 @@ pub struct Ideal {
     pub overhead_median_ms: f64,
     /// The largest `overhead_j`, ms.
     pub overhead_max_ms: f64,
+    /// The mean of `Σ p_j`: a job's chain with zero overhead, ms.
+    pub mean_chain_ms: f64,
 }
 
 impl Ideal {
@@ -244,6 +246,7 @@ impl Ideal {
         let mut last_finish = i64::MIN;
         let mut last_ideal = f64::MIN;
         let mut overheads = Vec::new();
+        let mut chains = 0.0;
         for detail in jobs.iter().filter(|d| d.job.status == JobStatus::Succeeded) {
             let created = detail.job.created_at;
             let finished = detail.job.updated_at;
@@ -279,6 +282,7 @@ impl Ideal {
             last_finish = last_finish.max(finished);
             last_ideal = last_ideal.max(created as f64 + processing);
             overheads.push((finished - created) as f64 - processing);
+            chains += processing;
         }
         if overheads.is_empty() {
             return Ok(None);
@@ -289,6 +293,7 @@ impl Ideal {
             ideal_ms: last_ideal - first_created as f64,
             overhead_median_ms: overheads[overheads.len() / 2],
             overhead_max_ms: overheads[overheads.len() - 1],
+            mean_chain_ms: chains / overheads.len() as f64,
         }))
     }
 }
