@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, ensure};
 use encore_pipeline::JobStatus;
 use encore_sim::{Scenario, SimConfig, SimState};
-use encore_store::{Job, JobQuery, Store};
+use encore_store::Store;
 
 use crate::report::InFlight;
 use crate::service::Progress;
-use crate::service::submit;
+use crate::service::{count, list, submit};
 use crate::worker::{Spec, Worker};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -31,30 +31,6 @@ const MIB: f64 = 1024.0 * 1024.0;
 const TIME_SCALE: f64 = 0.2;
 /// The longest the batch may take.
 const LIMIT: Duration = Duration::from_secs(300);
-
-/// Jobs in `status` (every page).
-pub async fn count(store: &Store, status: JobStatus) -> anyhow::Result<usize> {
-    Ok(list(store, status).await?.len())
-}
-
-/// The jobs in `status` (every page, at most 100 pages).
-async fn list(store: &Store, status: JobStatus) -> anyhow::Result<Vec<Job>> {
-    let mut query = JobQuery {
-        status: Some(status),
-        limit: JobQuery::MAX_LIMIT,
-        ..JobQuery::default()
-    };
-    let mut jobs = Vec::new();
-    for _ in 0..100 {
-        let page = store.list_jobs(&query).await?;
-        jobs.extend(page.jobs);
-        match page.next {
-            Some(next) => query.before = Some(next),
-            None => break,
-        }
-    }
-    Ok(jobs)
-}
 
 /// Why jobs did not succeed: `status: code: message` (the message cut at 120 characters) →
 /// how many.

@@ -64,7 +64,7 @@ pub async fn scale_out(
         note: format!(
             "each point: fresh database and simulator (calm, rate limits off, callbacks on), {jobs} jobs submitted at once round-robin over the workers;\n\
              jobs/min = succeeded ÷ (last success − first creation) × 60; bound = workers × concurrency × 60 s ÷ a job's mean zero-overhead chain (from the ledger), the most the slots allow; worker CPU = utime+stime of the worker processes; \
-             sim CPU = this benchmark's process (simulator + client); PG CPU = the PostgreSQL backends serving the database;\n\
+             sim CPU = this benchmark's process (simulator + client); PG CPU = the PostgreSQL backends serving the database (the benchmark's own status reads included: two list queries every 250 ms);\n\
              own cores = (worker + sim + PG CPU) ÷ time; machine cores busy = the whole machine (/proc/stat), other users of the box included"
         ),
     })

@@ -12,13 +12,13 @@
 //!   Creatomate (30 / 10 s); and the refusals the simulator's own limiter answered.
 //! - **makespan against the exact ideal** ([`Ideal`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use encore_pipeline::{JobStatus, StepName};
 use encore_sim::{Ledger, RouteId, Scenario, SimConfig, SimState, Upstream};
-use encore_store::{JobDetail, JobId, Store};
+use encore_store::{Job, JobDetail, JobId, JobQuery, Store};
 use serde::Deserialize;
 use tokio::task::JoinSet;
 
@@ -162,36 +162,66 @@ pub fn is_final(status: JobStatus) -> bool {
 }
 
 /// Waits (at most `limit`) until every job is in a final status; returns their details.
+///
+/// Polls cheaply, with two list queries every 250 ms (the jobs still queued or running: the
+/// store holds only this measurement's jobs), and reads each job's details once at the end, so
+/// the waiting adds little to the load of the store being measured.
 pub async fn wait_all(
     store: &Store,
     ids: &[JobId],
     limit: Duration,
 ) -> anyhow::Result<Vec<JobDetail>> {
     let started = Instant::now();
-    let mut done: HashMap<JobId, JobDetail> = HashMap::new();
     loop {
-        for id in ids {
-            if done.contains_key(id) {
-                continue;
-            }
-            let detail = store.get_job(*id).await?;
-            if is_final(detail.job.status) {
-                done.insert(*id, detail);
-            }
-        }
-        if done.len() == ids.len() {
-            return Ok(ids.iter().filter_map(|id| done.remove(id)).collect());
+        let left =
+            count(store, JobStatus::Queued).await? + count(store, JobStatus::Running).await?;
+        if left == 0 {
+            break;
         }
         if started.elapsed() > limit {
             bail!(
-                "{} of {} jobs finished within {} s",
-                done.len(),
+                "{left} of {} jobs were not done within {} s",
                 ids.len(),
                 limit.as_secs()
             );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let mut details = Vec::with_capacity(ids.len());
+    for id in ids {
+        let detail = store.get_job(*id).await?;
+        ensure!(
+            is_final(detail.job.status),
+            "job {id} is {}",
+            detail.job.status.as_str()
+        );
+        details.push(detail);
+    }
+    Ok(details)
+}
+
+/// Jobs in `status` (every page).
+pub async fn count(store: &Store, status: JobStatus) -> anyhow::Result<usize> {
+    Ok(list(store, status).await?.len())
+}
+
+/// The jobs in `status` (every page, at most 100 pages).
+pub async fn list(store: &Store, status: JobStatus) -> anyhow::Result<Vec<Job>> {
+    let mut query = JobQuery {
+        status: Some(status),
+        limit: JobQuery::MAX_LIMIT,
+        ..JobQuery::default()
+    };
+    let mut jobs = Vec::new();
+    for _ in 0..100 {
+        let page = store.list_jobs(&query).await?;
+        jobs.extend(page.jobs);
+        match page.next {
+            Some(next) => query.before = Some(next),
+            None => break,
+        }
+    }
+    Ok(jobs)
 }
 
 /// The most of `times` (ms, any order) that fall in one window `[t, t + window)`.
@@ -448,7 +478,96 @@ pub fn batch_row(
 
 #[cfg(test)]
 mod tests {
+    use encore_pipeline::StepRecord;
+    use encore_sim::{BilledJob, JobKind};
+    use encore_store::Origin;
+
     use super::*;
+
+    fn billed(kind: JobKind, id: &str, at_ms: u64, ready_at_ms: Option<u64>) -> BilledJob {
+        BilledJob {
+            kind,
+            id: id.to_owned(),
+            request_seq: 1,
+            attempt: 1,
+            at_ms,
+            created_virtual_s: None,
+            ready_after_virtual_s: None,
+            ready_at_ms,
+            ready_virtual_s: None,
+            final_status: String::new(),
+            ignored_modifications: Vec::new(),
+            subtitles: Vec::new(),
+            store: None,
+            max_output_tokens: None,
+        }
+    }
+
+    fn job(created: i64, finished: i64, status: JobStatus, task: &str, render: &str) -> JobDetail {
+        let step = |name: StepName, id: &str| StepRecord {
+            external_id: Some(id.to_owned()),
+            ..StepRecord::pending(name)
+        };
+        JobDetail {
+            job: Job {
+                id: JobId::generate(),
+                status,
+                origin: Origin::Api,
+                input: serde_json::json!({}),
+                idempotency_key: None,
+                created_at: created,
+                updated_at: finished,
+                result: None,
+                error: None,
+                attention: None,
+                cancel_requested: false,
+                lease: None,
+                fence: 1,
+            },
+            steps: vec![
+                StepRecord::pending(StepName::Lyrics),
+                step(StepName::SongSubmit, task),
+                step(StepName::VideoSubmit, render),
+            ],
+        }
+    }
+
+    #[test]
+    fn ideal_chains_each_jobs_own_processing_times() {
+        let ledger = Ledger {
+            jobs: vec![
+                // Job A: a 100 ms task and a 50 ms render; job B: 300 ms and 20 ms.
+                billed(JobKind::SunoTask, "ta", 5_000, Some(5_100)),
+                billed(JobKind::CreatomateRender, "ra", 5_200, Some(5_250)),
+                billed(JobKind::SunoTask, "tb", 9_000, Some(9_300)),
+                billed(JobKind::CreatomateRender, "rb", 9_400, Some(9_420)),
+            ],
+            ..Ledger::default()
+        };
+        // Store times are epoch ms, the ledger's are since the simulator started: only the
+        // ledger's differences are used.
+        let jobs = [
+            job(1_000_000, 1_000_200, JobStatus::Succeeded, "ta", "ra"),
+            job(1_000_010, 1_000_400, JobStatus::Succeeded, "tb", "rb"),
+            // Not succeeded: left out.
+            job(999_000, 2_000_000, JobStatus::Failed, "tb", "rb"),
+        ];
+        let ideal = Ideal::compute(&jobs, &ledger).unwrap().unwrap();
+        // Makespan: last finish 1_000_400 − first creation 1_000_000.
+        assert!((ideal.makespan_ms - 400.0).abs() < 1e-9);
+        // Ideal: max(1_000_000 + 150, 1_000_010 + 320) − 1_000_000.
+        assert!((ideal.ideal_ms - 330.0).abs() < 1e-9);
+        // Overheads: A 200 − 150 = 50, B 390 − 320 = 70.
+        assert!((ideal.overhead_max_ms - 70.0).abs() < 1e-9);
+        assert!((ideal.mean_chain_ms - 235.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn ideal_refuses_a_job_whose_task_the_ledger_does_not_know() {
+        let jobs = [job(0, 10, JobStatus::Succeeded, "nope", "nope")];
+        assert!(Ideal::compute(&jobs, &Ledger::default()).is_err());
+        assert_eq!(Ideal::compute(&[], &Ledger::default()).unwrap(), None);
+    }
 
     #[test]
     fn peak_counts_a_sliding_window() {
