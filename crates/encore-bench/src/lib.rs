@@ -7,15 +7,25 @@
 //! ([`scenarios`]) interleave the contenders with a rotating order. The table goes to stdout
 //! (or JSON with `--json`), progress to stderr.
 //!
-//! Usage: `cargo bench-encore [--json] [--quick] [--only happy,deadline,attempts,retry-after,amplification,memory,pipeline]`
+//! `--only service` measures `encore serve` instead ([`service`], [`in_flight`], [`queue`],
+//! [`scale`]): requests per job, makespan against the exact ideal, jobs in flight per worker,
+//! the store against a peer job queue, and scale-out over worker processes.
+//!
+//! Usage: `cargo bench-encore [--json] [--quick] [--only happy,deadline,attempts,retry-after,amplification,memory,pipeline,service]`
 
 pub mod alloc;
 pub mod contenders;
+pub mod in_flight;
 pub mod makespan;
+pub mod pg;
+pub mod queue;
 pub mod report;
+pub mod scale;
 pub mod scenarios;
 pub mod server;
+pub mod service;
 pub mod stats;
+pub mod worker;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -23,8 +33,10 @@ use std::time::Instant;
 use report::{Meta, Pipeline, Report};
 use scenarios::Ctx;
 
-/// The scenarios, by the names `--only` takes.
-pub const SCENARIOS: [&str; 7] = [
+/// The scenarios, by the names `--only` takes. `service` stands for its four parts
+/// (`service.requests`, `service.in-flight`, `service.store`, `service.scale`), which can also
+/// be named alone.
+pub const SCENARIOS: [&str; 12] = [
     "happy",
     "deadline",
     "attempts",
@@ -32,10 +44,15 @@ pub const SCENARIOS: [&str; 7] = [
     "amplification",
     "memory",
     "pipeline",
+    "service",
+    "service.requests",
+    "service.in-flight",
+    "service.store",
+    "service.scale",
 ];
 
 /// Command-line options.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Options {
     /// Print JSON on stdout instead of the table (the table then goes to stderr).
     pub json: bool,
@@ -103,14 +120,19 @@ impl Options {
     }
 
     fn wants(&self, scenario: &str) -> bool {
-        self.only
-            .as_ref()
-            .is_none_or(|only| only.iter().any(|s| s == scenario))
+        self.only.as_ref().is_none_or(|only| {
+            only.iter()
+                .any(|s| s == scenario || (s == "service" && scenario.starts_with("service.")))
+        })
     }
 }
 
 /// The binary's entry point.
 pub fn main() -> ExitCode {
+    // A worker process of the service benchmarks: this binary re-executed as `encore`.
+    if let Some(code) = worker::child_main() {
+        return code;
+    }
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(o) => o,
         Err(message) if message.starts_with("usage:") => {
@@ -134,8 +156,18 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let started = Instant::now();
+    let profile = options.profile.is_some();
+    let for_service = options.clone();
     // Run the driver on a worker, like the calls it makes, not on the main thread.
     let report = runtime.block_on(async move { tokio::spawn(run(options, cpus)).await });
+    let report = match report {
+        Ok(Ok((mut report, json))) if !profile => {
+            runtime.block_on(service_part(&for_service, &mut report, started));
+            Ok(Ok((report, json)))
+        }
+        other => other,
+    };
     match report {
         Ok(Ok((report, json))) => {
             if json {
@@ -262,8 +294,79 @@ async fn run(options: Options, cpus: usize) -> anyhow::Result<(Report, bool)> {
     Ok((report, options.json))
 }
 
+/// The service measurements (`--only service`). They run on the calling thread, after the
+/// other scenarios: they drive child processes and hold borrowed store handles across awaits,
+/// which the compiler cannot prove `Send` for a spawned task (higher-ranked lifetimes of
+/// sqlx's executors), and their own load is in the children and the simulator's tasks.
+async fn service_part(options: &Options, report: &mut Report, started: Instant) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = match reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            report
+                .failures
+                .push(format!("service: no HTTP client: {e}"));
+            return;
+        }
+    };
+    let load_before = load_average();
+    let mut failures = Vec::new();
+    let failed = |name: &str, e: anyhow::Error| {
+        eprintln!("{name} failed: {e:#}");
+        report_failure(name, &e)
+    };
+    let progress = |m: String| {
+        eprintln!("[{:>6.1}s] {m}", started.elapsed().as_secs_f64());
+    };
+    if options.wants("service.requests") {
+        let service = report.service.get_or_insert_with(report::Service::default);
+        match service::batches(&client, options.quick, &progress).await {
+            Ok(batches) => service.batches = batches,
+            Err(e) => failures.push(failed("service requests", e)),
+        }
+    }
+    if options.wants("service.in-flight") {
+        let service = report.service.get_or_insert_with(report::Service::default);
+        match in_flight::in_flight(&client, options.quick, &progress).await {
+            Ok(f) => service.in_flight = Some(f),
+            Err(e) => failures.push(failed("service jobs in flight", e)),
+        }
+    }
+    if options.wants("service.store") {
+        let service = report.service.get_or_insert_with(report::Service::default);
+        match queue::store(options.quick, &progress).await {
+            Ok(s) => service.store = Some(s),
+            Err(e) => failures.push(failed("service store", e)),
+        }
+    }
+    if options.wants("service.scale") {
+        let service = report.service.get_or_insert_with(report::Service::default);
+        match scale::scale_out(&client, options.quick, &progress).await {
+            Ok(s) => service.scale_out = Some(s),
+            Err(e) => failures.push(failed("service scale-out", e)),
+        }
+    }
+    if let Some(service) = &mut report.service {
+        service.load_average = [load_before, load_average()];
+    }
+    report.failures.extend(failures);
+    report.meta.elapsed_s = started.elapsed().as_secs_f64();
+    report.check_targets();
+}
+
 fn report_failure(name: &str, e: &anyhow::Error) -> String {
     format!("{name}: {e:#}")
+}
+
+/// The 1-minute load average, from `/proc/loadavg` (NaN when unreadable).
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 /// The soft `RLIMIT_NOFILE`, from `/proc/self/limits`.

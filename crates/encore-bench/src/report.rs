@@ -1,5 +1,6 @@
 //! What a run measured: the rows of each scenario, the targets, the table and the JSON.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -26,6 +27,8 @@ pub struct Report {
     pub memory: Option<Memory>,
     /// `encore demo --scenario flaky` against its ideal.
     pub pipeline: Option<Pipeline>,
+    /// `encore serve` measured (`--only service`).
+    pub service: Option<Service>,
     /// The targets, checked.
     pub targets: Vec<TargetCheck>,
     /// Scenarios that could not be measured, and why.
@@ -227,6 +230,191 @@ pub struct Pipeline {
     pub demanded_ms: Option<f64>,
 }
 
+/// `encore serve` measured: requests and makespan per batch, jobs in flight, the store, and
+/// scale-out.
+#[derive(Debug, Default, Serialize)]
+pub struct Service {
+    /// One row per scenario × callbacks-or-polling batch.
+    pub batches: Vec<ServiceBatch>,
+    /// One worker driving many concurrent jobs.
+    pub in_flight: Option<InFlight>,
+    /// Claims and step writes per second, and the peer queue.
+    pub store: Option<StoreThroughput>,
+    /// Jobs per minute with 1, 2 and 4 workers on one PostgreSQL.
+    pub scale_out: Option<ScaleOut>,
+    /// The machine's 1-minute load average before and after the service measurements (the
+    /// box is shared: timings under load are longer than on an idle machine).
+    pub load_average: [f64; 2],
+}
+
+/// One batch: `jobs` jobs submitted at once to one `encore serve`.
+#[derive(Debug, Serialize)]
+pub struct ServiceBatch {
+    /// The simulator's scenario.
+    pub scenario: &'static str,
+    /// Callbacks on, or polling only.
+    pub callbacks: bool,
+    /// encore's client-side rate limits on (off only in the diagnostic batch).
+    pub pacing: bool,
+    /// Jobs submitted.
+    pub jobs: usize,
+    /// The simulator's time scale.
+    pub time_scale: f64,
+    /// Jobs that succeeded.
+    pub succeeded: usize,
+    /// Requests the simulator received.
+    pub requests: usize,
+    /// `requests / succeeded`.
+    pub requests_per_job: f64,
+    /// The same per route (`POST /api/v1/generate`, …).
+    pub per_route_per_job: BTreeMap<String, f64>,
+    /// Callbacks and webhooks the simulator delivered to encore, per succeeded job.
+    pub callbacks_per_job: f64,
+    /// Suno tasks created per succeeded job (1.00: no duplicate paid job).
+    pub suno_tasks_per_job: f64,
+    /// Creatomate renders created per succeeded job (1.00: no duplicate paid job).
+    pub renders_per_job: f64,
+    /// Refusals by the simulator's own per-account rate limiter (the quota was exceeded).
+    pub quota_refusals: usize,
+    /// Rate-limit refusals the scenario scripted (not a quota excess).
+    pub scripted_refusals: usize,
+    /// Most Suno generate requests in any 10 s window (limit 20).
+    pub peak_suno_generate_10s: usize,
+    /// Most Creatomate requests in any 10 s window (limit 30).
+    pub peak_creatomate_10s: usize,
+    /// First creation to last success, ms.
+    pub makespan_ms: Option<f64>,
+    /// The exact ideal (see `service::Ideal`), ms.
+    pub ideal_ms: Option<f64>,
+    /// `makespan_ms / ideal_ms`.
+    pub ratio: Option<f64>,
+    /// Median time a job spent on anything but the providers' processing, ms.
+    pub overhead_median_ms: Option<f64>,
+    /// The largest such time, ms.
+    pub overhead_max_ms: Option<f64>,
+}
+
+/// One `encore serve` driving many concurrent jobs.
+#[derive(Debug, Serialize)]
+pub struct InFlight {
+    /// How the server ran.
+    pub how: String,
+    /// Jobs submitted.
+    pub jobs: usize,
+    /// `--concurrency`.
+    pub concurrency: usize,
+    /// The simulator's time scale.
+    pub time_scale: f64,
+    /// Jobs that succeeded.
+    pub succeeded: usize,
+    /// Jobs that ended otherwise.
+    pub not_succeeded: usize,
+    /// The most jobs seen `running` at once (sampled every 250 ms).
+    pub peak_in_flight: usize,
+    /// First submission to the last final status, s.
+    pub elapsed_s: f64,
+    /// Time to submit all jobs, s.
+    pub submit_s: f64,
+    /// `VmRSS` before the first job, MiB.
+    pub idle_rss_mib: f64,
+    /// `VmHWM` at the end, MiB.
+    pub peak_rss_mib: f64,
+    /// `(VmHWM − idle VmRSS) / peak_in_flight`, KiB.
+    pub rss_per_in_flight_kib: f64,
+    /// Live heap before the first job, MiB.
+    pub idle_heap_mib: f64,
+    /// Live heap at the sample with the most jobs running, MiB.
+    pub heap_at_peak_mib: f64,
+    /// `(heap at that sample − idle heap) / jobs running at that sample`, KiB.
+    pub heap_per_in_flight_kib: f64,
+    /// The worker's user + system CPU time for the whole batch, s.
+    pub cpu_s: f64,
+    /// `cpu_s / succeeded`, ms.
+    pub cpu_ms_per_job: f64,
+    /// Suno tasks and Creatomate renders created (each should equal `succeeded`).
+    pub billed: [u64; 2],
+    /// Why the other jobs did not succeed (`status: code: message` → jobs).
+    pub not_succeeded_reasons: BTreeMap<String, usize>,
+}
+
+/// One store's (or queue's) claim and write rates.
+#[derive(Debug, Serialize)]
+pub struct StoreRow {
+    /// `encore-store on SQLite`, `encore-store on PostgreSQL`, `apalis-sql on PostgreSQL`.
+    pub backend: String,
+    /// Claim-and-complete per second, one claimer.
+    pub claims_per_s_1: f64,
+    /// Claim-and-complete per second, `claimers` at once.
+    pub claims_per_s_n: f64,
+    /// Step writes per second, one job (encore only).
+    pub step_writes_per_s_1: Option<f64>,
+    /// Step writes per second, `claimers` jobs at once (encore only).
+    pub step_writes_per_s_n: Option<f64>,
+}
+
+/// The store benchmark.
+#[derive(Debug, Serialize)]
+pub struct StoreThroughput {
+    /// Jobs queued per claim measurement.
+    pub jobs: usize,
+    /// Concurrent claimers (or the peer's worker concurrency).
+    pub claimers: usize,
+    /// The rows.
+    pub rows: Vec<StoreRow>,
+    /// How each loop runs.
+    pub note: String,
+}
+
+/// One point of the scale-out curve.
+#[derive(Debug, Serialize)]
+pub struct ScaleRow {
+    /// `encore serve` processes.
+    pub workers: usize,
+    /// Jobs submitted.
+    pub jobs: usize,
+    /// Jobs that succeeded.
+    pub succeeded: usize,
+    /// First creation to last success, s.
+    pub elapsed_s: f64,
+    /// `succeeded / elapsed × 60`.
+    pub jobs_per_min: f64,
+    /// Over the one-worker row.
+    pub speedup: f64,
+    /// All workers' user + system CPU, s.
+    pub worker_cpu_s: f64,
+    /// `worker_cpu_s / succeeded`, ms.
+    pub worker_cpu_ms_per_job: f64,
+    /// This benchmark's own process (the simulator) CPU, s.
+    pub sim_cpu_s: f64,
+    /// The PostgreSQL backends' CPU serving the workers' database, s.
+    pub pg_cpu_s: f64,
+    /// `(worker + sim + PostgreSQL CPU) / elapsed`: cores this measurement kept busy.
+    pub own_cores_busy: f64,
+    /// Cores busy on the whole machine during the run (from `/proc/stat`: every process,
+    /// PostgreSQL and other users of the box included).
+    pub machine_cores_busy: f64,
+    /// Suno tasks and renders per succeeded job.
+    pub billed_per_job: [f64; 2],
+    /// The concurrency bound: `workers × concurrency` slots, each running jobs back to back
+    /// with zero overhead (a job's mean chain from the ledger), jobs/min.
+    pub bound_per_min: f64,
+    /// `jobs_per_min / bound_per_min`.
+    pub of_bound: f64,
+}
+
+/// Jobs per minute against workers.
+#[derive(Debug, Serialize)]
+pub struct ScaleOut {
+    /// `--concurrency` of each worker.
+    pub concurrency_per_worker: usize,
+    /// The simulator's time scale.
+    pub time_scale: f64,
+    /// The rows.
+    pub rows: Vec<ScaleRow>,
+    /// How it runs.
+    pub note: String,
+}
+
 /// One target, checked.
 #[derive(Debug, Serialize)]
 pub struct TargetCheck {
@@ -401,7 +589,155 @@ impl Report {
                 .unwrap_or_else(|| "not measured".to_owned()),
             met: None,
         });
+        checks.extend(self.service_targets());
         self.targets = checks;
+    }
+
+    /// The service's targets (issue 16).
+    fn service_targets(&self) -> Vec<TargetCheck> {
+        let batches: &[ServiceBatch] = self.service.as_ref().map_or(&[], |s| &s.batches);
+        let mut checks = Vec::new();
+        let mut check = |target: String, goal: &str, measured: Option<(String, bool)>| {
+            let (measured, met) = match measured {
+                Some((text, met)) => (text, Some(met)),
+                None => ("not measured".to_owned(), None),
+            };
+            checks.push(TargetCheck {
+                target,
+                goal: goal.to_owned(),
+                measured,
+                met,
+            });
+        };
+        let find = |scenario: &str, callbacks: bool| {
+            batches
+                .iter()
+                .find(|b| b.scenario == scenario && b.callbacks == callbacks && b.pacing)
+        };
+        check(
+            "service makespan / exact ideal (callbacks, calm)".to_owned(),
+            "≤ 1.10×",
+            find("calm", true).and_then(|b| {
+                b.ratio.map(|r| {
+                    (
+                        format!("{r:.3}× ({:.1} s)", b.ideal_ms.unwrap_or(0.0) / 1e3),
+                        r <= 1.10,
+                    )
+                })
+            }),
+        );
+        for scenario in ["calm", "flaky"] {
+            check(
+                format!("service requests/job: callbacks < polling ({scenario})"),
+                "<",
+                find(scenario, true)
+                    .zip(find(scenario, false))
+                    .map(|(c, p)| {
+                        (
+                            format!("{:.1} vs {:.1}", c.requests_per_job, p.requests_per_job),
+                            c.requests_per_job < p.requests_per_job,
+                        )
+                    }),
+            );
+        }
+        let all = |f: &dyn Fn(&ServiceBatch) -> bool| -> Option<bool> {
+            (!batches.is_empty()).then(|| batches.iter().all(f))
+        };
+        // The quota targets hold for encore as shipped: the diagnostic batch without the
+        // client-side pacing is left out of them.
+        let paced: Vec<&ServiceBatch> = batches.iter().filter(|b| b.pacing).collect();
+        let all_paced = |f: &dyn Fn(&ServiceBatch) -> bool| -> Option<bool> {
+            (!paced.is_empty()).then(|| paced.iter().all(|b| f(b)))
+        };
+        check(
+            "service: quota refusals (every paced batch)".to_owned(),
+            "0",
+            all_paced(&|b| b.quota_refusals == 0).map(|met| {
+                let n: usize = paced.iter().map(|b| b.quota_refusals).sum();
+                (n.to_string(), met)
+            }),
+        );
+        check(
+            "service: peak Suno generate / 10 s (paced batches)".to_owned(),
+            "≤ 20",
+            all_paced(&|b| b.peak_suno_generate_10s <= crate::service::SUNO_GENERATE_QUOTA).map(
+                |met| {
+                    let peak = paced.iter().map(|b| b.peak_suno_generate_10s).max();
+                    (peak.unwrap_or(0).to_string(), met)
+                },
+            ),
+        );
+        check(
+            "service: peak Creatomate requests / 10 s (paced batches)".to_owned(),
+            "≤ 30",
+            all_paced(&|b| b.peak_creatomate_10s <= crate::service::CREATOMATE_QUOTA).map(|met| {
+                let peak = paced.iter().map(|b| b.peak_creatomate_10s).max();
+                (peak.unwrap_or(0).to_string(), met)
+            }),
+        );
+        check(
+            "service: paid jobs per job (every batch)".to_owned(),
+            "1.00",
+            all(&|b| {
+                (b.suno_tasks_per_job - 1.0).abs() < 1e-9
+                    && (b.renders_per_job - 1.0).abs() < 1e-9
+                    && b.succeeded == b.jobs
+            })
+            .map(|met| {
+                let worst = batches
+                    .iter()
+                    .map(|b| b.suno_tasks_per_job.max(b.renders_per_job))
+                    .fold(0.0, f64::max);
+                (format!("max {worst:.2}"), met)
+            }),
+        );
+        let in_flight = self.service.as_ref().and_then(|s| s.in_flight.as_ref());
+        check(
+            "service: concurrent jobs on one worker completed".to_owned(),
+            "all",
+            in_flight.map(|f| {
+                (
+                    format!(
+                        "{}/{} (peak {} running)",
+                        f.succeeded, f.jobs, f.peak_in_flight
+                    ),
+                    f.succeeded == f.jobs && f.billed == [f.jobs as u64; 2],
+                )
+            }),
+        );
+        let store = self.service.as_ref().and_then(|s| s.store.as_ref());
+        checks.push(TargetCheck {
+            target: "(info) claims/s, PostgreSQL, 1 / N claimers: encore vs apalis".to_owned(),
+            goal: "—".to_owned(),
+            measured: store
+                .and_then(|st| {
+                    let find = |name: &str| st.rows.iter().find(|r| r.backend.starts_with(name));
+                    let (e, a) = (find("encore-store on PostgreSQL")?, find("apalis")?);
+                    Some(format!(
+                        "{:.0}/{:.0} vs {:.0}/{:.0}",
+                        e.claims_per_s_1, e.claims_per_s_n, a.claims_per_s_1, a.claims_per_s_n
+                    ))
+                })
+                .unwrap_or_else(|| "not measured".to_owned()),
+            met: None,
+        });
+        let scale = self.service.as_ref().and_then(|s| s.scale_out.as_ref());
+        checks.push(TargetCheck {
+            target: "(info) scale-out: jobs/min with 1, 2, 4 workers".to_owned(),
+            goal: "—".to_owned(),
+            measured: scale.map_or_else(
+                || "not measured".to_owned(),
+                |s| {
+                    s.rows
+                        .iter()
+                        .map(|r| format!("{:.0}", r.jobs_per_min))
+                        .collect::<Vec<_>>()
+                        .join(" / ")
+                },
+            ),
+            met: None,
+        });
+        checks
     }
 
     /// The human-readable table.
@@ -586,17 +922,25 @@ impl Report {
             out.push('\n');
         }
 
+        if let Some(service) = &self.service {
+            service.table(&mut out);
+        }
+
         let _ = writeln!(out, "TARGETS");
         let _ = writeln!(
             out,
             "{:<52} {:>8} {:>26}  met",
             "target", "goal", "measured",
         );
-        for t in &self.targets {
+        let unmeasured = self
+            .targets
+            .iter()
+            .filter(|t| t.measured == "not measured")
+            .count();
+        for t in self.targets.iter().filter(|t| t.measured != "not measured") {
             let met = match t.met {
                 Some(true) => "yes",
                 Some(false) => "MISSED",
-                None if t.measured == "not measured" => "n/a",
                 None => "info",
             };
             let _ = writeln!(
@@ -605,11 +949,229 @@ impl Report {
                 t.target, t.goal, t.measured, met
             );
         }
+        if unmeasured > 0 {
+            let _ = writeln!(
+                out,
+                "({unmeasured} targets of scenarios not run here are left out; --json lists them)"
+            );
+        }
         for f in &self.failures {
             let _ = writeln!(out, "not measured: {f}");
         }
         let _ = writeln!(out, "\nrun took {:.1} s", m.elapsed_s);
         out
+    }
+}
+
+/// A batch's mode, as the table shows it.
+fn mode(b: &ServiceBatch) -> &'static str {
+    match (b.callbacks, b.pacing) {
+        (true, true) => "callbacks",
+        (false, true) => "polling",
+        (true, false) => "cb no-pace",
+        (false, false) => "pl no-pace",
+    }
+}
+
+impl Service {
+    /// The service's part of the table.
+    fn table(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "SERVICE MEASUREMENTS  load average {:.1} before, {:.1} after (2 cores shared with other work: timings are those of a loaded box)\n",
+            self.load_average[0], self.load_average[1]
+        );
+        let opt = |v: Option<f64>, digits: usize| {
+            v.map_or_else(|| "—".to_owned(), |v| format!("{v:.digits$}"))
+        };
+        if !self.batches.is_empty() {
+            let b0 = &self.batches[0];
+            let _ = writeln!(
+                out,
+                "SERVICE  one `encore serve` (a child process), {} jobs submitted at once per batch, simulator time scale {}, quotas on;\n         \
+                 requests = what the simulator received ÷ succeeded jobs; peaks = most requests in any sliding 10 s window",
+                b0.jobs, b0.time_scale
+            );
+            let _ = writeln!(
+                out,
+                "{:<8} {:<10} {:>5} {:>8} {:>8} {:>6} {:>9} {:>9} {:>7} {:>8} {:>8} {:>6} {:>8} {:>8}",
+                "scenario",
+                "mode",
+                "ok",
+                "req/job",
+                "reads",
+                "cb/job",
+                "peak suno",
+                "peak crt",
+                "quota",
+                "makespan",
+                "ideal",
+                "ratio",
+                "ovh med",
+                "ovh max"
+            );
+            for b in &self.batches {
+                let reads: f64 = b
+                    .per_route_per_job
+                    .iter()
+                    .filter(|(k, _)| {
+                        k.starts_with("GET /api/v1/generate/record-info")
+                            || k.starts_with("GET /v1/renders/")
+                    })
+                    .map(|(_, v)| v)
+                    .sum();
+                let _ = writeln!(
+                    out,
+                    "{:<8} {:<10} {:>5} {:>8.2} {:>8.2} {:>6.2} {:>6}/20 {:>6}/30 {:>7} {:>8} {:>8} {:>6} {:>8} {:>8}",
+                    b.scenario,
+                    mode(b),
+                    format!("{}/{}", b.succeeded, b.jobs),
+                    b.requests_per_job,
+                    reads,
+                    b.callbacks_per_job,
+                    b.peak_suno_generate_10s,
+                    b.peak_creatomate_10s,
+                    b.quota_refusals,
+                    opt(b.makespan_ms, 0),
+                    opt(b.ideal_ms, 0),
+                    opt(b.ratio, 3),
+                    opt(b.overhead_median_ms, 0),
+                    opt(b.overhead_max_ms, 0),
+                );
+            }
+            let _ = writeln!(
+                out,
+                "(reads = status reads per job: Suno record-info + Creatomate GET render; quota = refusals by the simulator's own limiter;\n \
+                 no-pace = encore's client-side rate limits off (a diagnostic: what the pacing costs), the simulator's quotas still on;\n \
+                 makespan/ideal/overheads in ms; ideal = max over jobs of (created + the processing times of its own task and render, from the ledger) − first created)"
+            );
+            for b in &self.batches {
+                let routes: Vec<String> = b
+                    .per_route_per_job
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v:.2}"))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "  {} {}: {}; paid per job: {:.2} Suno tasks, {:.2} renders; scripted refusals {}",
+                    b.scenario,
+                    mode(b),
+                    routes.join(", "),
+                    b.suno_tasks_per_job,
+                    b.renders_per_job,
+                    b.scripted_refusals
+                );
+            }
+            out.push('\n');
+        }
+        if let Some(f) = &self.in_flight {
+            let _ = writeln!(
+                out,
+                "JOBS IN FLIGHT  {}: {} jobs, --concurrency {}, time scale {}, quotas off",
+                f.how, f.jobs, f.concurrency, f.time_scale
+            );
+            let _ = writeln!(
+                out,
+                "succeeded {}/{} (other {}), peak {} running at once, {:.1} s ({:.1} s to submit); RSS idle {:.1} MiB, peak (VmHWM) {:.1} MiB = {:.0} KiB per in-flight job;\n\
+                 heap idle {:.1} MiB, {:.1} MiB at the peak sample = {:.0} KiB per in-flight job; CPU {:.2} s = {:.2} ms per job; paid: {} tasks, {} renders",
+                f.succeeded,
+                f.jobs,
+                f.not_succeeded,
+                f.peak_in_flight,
+                f.elapsed_s,
+                f.submit_s,
+                f.idle_rss_mib,
+                f.peak_rss_mib,
+                f.rss_per_in_flight_kib,
+                f.idle_heap_mib,
+                f.heap_at_peak_mib,
+                f.heap_per_in_flight_kib,
+                f.cpu_s,
+                f.cpu_ms_per_job,
+                f.billed[0],
+                f.billed[1]
+            );
+            for (why, n) in &f.not_succeeded_reasons {
+                let _ = writeln!(out, "  not succeeded ×{n}: {why}");
+            }
+            out.push('\n');
+        }
+        if let Some(st) = &self.store {
+            let _ = writeln!(
+                out,
+                "STORE  claim-and-complete of {} queued jobs, 1 and {} claimers; step writes (start + finish) of free steps",
+                st.jobs, st.claimers
+            );
+            let _ = writeln!(
+                out,
+                "{:<28} {:>10} {:>10} {:>14} {:>14}",
+                "backend",
+                "claims/s 1",
+                format!("claims/s {}", st.claimers),
+                "step writes/s 1",
+                format!("step writes/s {}", st.claimers)
+            );
+            for r in &st.rows {
+                let _ = writeln!(
+                    out,
+                    "{:<28} {:>10.0} {:>10.0} {:>14} {:>14}",
+                    r.backend,
+                    r.claims_per_s_1,
+                    r.claims_per_s_n,
+                    opt(r.step_writes_per_s_1, 0),
+                    opt(r.step_writes_per_s_n, 0)
+                );
+            }
+            let _ = writeln!(out, "{}", st.note);
+            out.push('\n');
+        }
+        if let Some(sc) = &self.scale_out {
+            let _ = writeln!(
+                out,
+                "SCALE-OUT  `encore serve` workers on one PostgreSQL database, one simulator (time scale {}, quotas off), --concurrency {} each",
+                sc.time_scale, sc.concurrency_per_worker
+            );
+            let _ = writeln!(
+                out,
+                "{:>7} {:>8} {:>7} {:>9} {:>8} {:>8} {:>8} {:>10} {:>10} {:>8} {:>7} {:>10} {:>13} {:>10}",
+                "workers",
+                "jobs",
+                "time s",
+                "jobs/min",
+                "speedup",
+                "bound",
+                "of bound",
+                "worker CPU",
+                "CPU ms/job",
+                "sim CPU",
+                "PG CPU",
+                "own cores",
+                "machine cores",
+                "paid/job"
+            );
+            for r in &sc.rows {
+                let _ = writeln!(
+                    out,
+                    "{:>7} {:>8} {:>7.1} {:>9.0} {:>8.2} {:>8.0} {:>8.2} {:>10.1} {:>10.1} {:>8.1} {:>7.1} {:>10.2} {:>13.2} {:>10}",
+                    r.workers,
+                    format!("{}/{}", r.succeeded, r.jobs),
+                    r.elapsed_s,
+                    r.jobs_per_min,
+                    r.speedup,
+                    r.bound_per_min,
+                    r.of_bound,
+                    r.worker_cpu_s,
+                    r.worker_cpu_ms_per_job,
+                    r.sim_cpu_s,
+                    r.pg_cpu_s,
+                    r.own_cores_busy,
+                    r.machine_cores_busy,
+                    format!("{:.2}/{:.2}", r.billed_per_job[0], r.billed_per_job[1])
+                );
+            }
+            let _ = writeln!(out, "{}", sc.note);
+            out.push('\n');
+        }
     }
 }
 
