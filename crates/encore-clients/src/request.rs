@@ -440,7 +440,9 @@ impl ServiceClient {
             RetryError::Exhausted(x) => (x.attempts(), x.elapsed(), Some(x.reason().clone())),
         };
         let last = failure.into_last_error();
-        let last_may_have_run = attempts > 0 && matches!(last.class(), Class::MayHaveRun { .. });
+        // (A call refused before its first attempt ends with the protection's error, which is
+        // transient: nothing was sent.)
+        let last_may_have_run = matches!(last.class(), Class::MayHaveRun { .. });
         let may_have_run = endpoint.is_billed() && (ambiguous_seen || last_may_have_run);
         let mut error = last
             .finish(endpoint, attempts, elapsed, stop, may_have_run)

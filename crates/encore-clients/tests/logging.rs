@@ -197,6 +197,29 @@ async fn every_retry_is_logged_with_attempt_delay_and_cause() {
     assert!(!text.contains(" ERROR "), "nothing gave up:\n{text}");
 }
 
+#[tokio::test(start_paused = true)]
+async fn only_a_billed_success_after_a_lost_answer_says_an_earlier_attempt_may_be_billed() {
+    const NOTE: &str = "an earlier attempt may also have been billed";
+    let (_turn, captured) = capture().await;
+    let scenario = "[routes.\"suno.generate\"]\nsequence = [\"ok\", \"reset_after_processing\"]\n\
+                    [routes.\"suno.record_info\"]\nsequence = [{ kind = \"server_error\", status = 502 }]\n";
+    let http = Http::service::<_, axum::body::Body>(encore_sim::app(sim(scenario)));
+    let mut config = config();
+    config.endpoints.suno_generate.retry_ambiguous = true;
+    let suno = SunoClient::new(http, &config, ApiKey::new(KEY).unwrap());
+    let song = GenerateRequest::simple("a song");
+    // A billed call that worked at once, and a read retried after a 502: nothing to say.
+    let task = suno.generate(&song).await.unwrap();
+    suno.task_status(&task).await.unwrap();
+    assert!(!text(&captured).contains(NOTE), "{}", text(&captured));
+    // A billed call replayed after its answer was lost (opted in): said once.
+    suno.generate(&song).await.unwrap();
+    let text = text(&captured);
+    let notes: Vec<&str> = text.lines().filter(|l| l.contains(NOTE)).collect();
+    assert_eq!(notes.len(), 1, "{text}");
+    assert!(notes[0].contains(" INFO "), "{text}");
+}
+
 /// A server that echoes the `Authorization` header back in every error format and, for Suno
 /// record-info, inside a success body that does not decode (so the key lands in a serde error).
 fn echo_server() -> Http {

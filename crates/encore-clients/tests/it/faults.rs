@@ -456,6 +456,23 @@ async fn opting_in_to_retry_ambiguous_replays_billed_calls_as_the_seed_plan_did(
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_opted_in_replay_that_ends_permanently_still_says_the_job_may_exist() {
+    // The first attempt is processed and its answer lost; the replay is refused (400): a task
+    // exists, and the error must say so although the last failure was a plain refusal.
+    let state = sim(&sequence(
+        "suno.generate",
+        "\"reset_after_processing\", { kind = \"status\", status = 400 }",
+    ));
+    let mut config = defaults();
+    config.endpoints.suno_generate.retry_ambiguous = true;
+    let c = clients(&in_memory(&state), &config);
+    let err = c.suno.generate(&song()).await.unwrap_err();
+    assert_eq!(state.ledger().suno_tasks, 1);
+    assert_eq!(err.attempts(), 2);
+    assert!(err.may_have_run(), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn permanent_errors_make_exactly_one_attempt() {
     struct Case {
         route: &'static str,
