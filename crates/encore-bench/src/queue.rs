@@ -3,7 +3,7 @@
 //! claim-and-complete loop with `apalis` + `apalis-sql` on the same PostgreSQL server. Each
 //! has a database of its own, dropped afterwards ([`crate::pg`]).
 //!
-//! The loops are those of `crates/encore-store/examples/throughput.rs`: `JOBS` queued jobs
+//! The loops: `JOBS` queued jobs
 //! claimed (`claim_next`, a leased `FOR UPDATE SKIP LOCKED` claim on PostgreSQL) and completed
 //! (`set_succeeded`) by 1 and by `CLAIMERS` tasks until none is left; then `STEP_WRITES` step
 //! writes (start and finish of free steps, alternating) by 1 and by `CLAIMERS` leases at once.
@@ -73,7 +73,7 @@ pub async fn store(quick: bool, progress: Progress<'_>) -> anyhow::Result<StoreT
         claimers: CLAIMERS,
         rows,
         note: format!(
-            "encore-store: claim_next (a lease with owner, expiry and fencing number) + set_succeeded, as crates/encore-store/examples/throughput.rs; \
+            "encore-store: claim_next (a lease with owner, expiry and fencing number) + set_succeeded; \
              step writes = Lease::start + Lease::finish, each a fenced write in its own transaction ({writes} per job).\n\
              apalis 0.7 + apalis-sql (postgres, sqlx 0.8 like encore-store): {jobs} jobs pushed, drained by 1 and {CLAIMERS} apalis workers \
              (buffer_size 1, poll_interval 1 ms: one claim per fetch); done = its ack written (status Done). Own database each, dropped after."
