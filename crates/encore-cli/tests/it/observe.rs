@@ -152,6 +152,12 @@ fn metrics_count_every_attempt_the_simulator_received() {
             breakers[&format!("{{service=\"{service}\",state=\"closed\"}}")],
             1
         );
+        for other in ["open", "half_open"] {
+            assert_eq!(
+                breakers[&format!("{{service=\"{service}\",state=\"{other}\"}}")],
+                0
+            );
+        }
     }
     let received_callbacks: u64 = samples(&scrape, "encore_callbacks_received_total")
         .values()

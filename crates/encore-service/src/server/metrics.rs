@@ -281,8 +281,8 @@ impl Metrics {
                             .breaker_transitions
                             .get_or_create(&TransitionLabels {
                                 service: service.as_str(),
-                                from: change.from.as_str(),
-                                to: change.to.as_str(),
+                                from: state_label(change.from),
+                                to: state_label(change.to),
                             })
                             .inc();
                     }
@@ -359,7 +359,7 @@ impl Metrics {
                 self.breaker_state
                     .get_or_create(&BreakerStateLabels {
                         service: service.as_str(),
-                        state: state.as_str(),
+                        state: state_label(state),
                     })
                     .set(i64::from(current == Some(state)));
             }
@@ -439,6 +439,16 @@ impl CallObserver for Metrics {
         self.retries
             .get_or_create(&EndpointLabels::of(notice.endpoint))
             .inc();
+    }
+}
+
+/// A breaker state as a label value, snake_case as resilience4j's `state` label writes it
+/// (`half_open`; the breaker's own messages say "half-open").
+const fn state_label(state: CircuitState) -> &'static str {
+    match state {
+        CircuitState::Closed => "closed",
+        CircuitState::Open => "open",
+        CircuitState::HalfOpen => "half_open",
     }
 }
 
