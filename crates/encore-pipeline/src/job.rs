@@ -508,6 +508,23 @@ mod tests {
     }
 
     #[test]
+    fn only_succeeded_failed_and_cancelled_are_final() {
+        let finals: Vec<_> = JobStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_final())
+            .collect();
+        assert_eq!(
+            finals,
+            [
+                JobStatus::Succeeded,
+                JobStatus::Failed,
+                JobStatus::Cancelled
+            ],
+            "a job needing attention, queued or running is not over"
+        );
+    }
+
+    #[test]
     fn only_submits_are_billed() {
         let billed: Vec<_> = StepName::ALL
             .into_iter()
