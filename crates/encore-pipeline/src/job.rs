@@ -524,6 +524,27 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn the_journal_stamps_steps_with_the_wall_clock() {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as Millis;
+        let journal = MemoryJournal::new();
+        journal.start(StepName::Lyrics, None).await.unwrap();
+        let record = journal
+            .snapshot()
+            .into_iter()
+            .find(|r| r.name == StepName::Lyrics)
+            .unwrap();
+        let started = record.started_at.expect("stamped");
+        assert!(
+            started >= before && started - before < 60_000,
+            "{started} vs {before}"
+        );
+        assert_eq!(record.state, StepState::InFlight);
+    }
+
     #[test]
     fn only_submits_are_billed() {
         let billed: Vec<_> = StepName::ALL
