@@ -546,6 +546,18 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_lease_is_told_apart_from_a_failed_write() {
+        use std::error::Error as _;
+        let lost = JournalError::lease_lost("another worker holds the job");
+        assert!(lost.is_lease_lost());
+        assert!(lost.source().is_none());
+        let failed = JournalError::new("could not write", std::io::Error::other("disk full"));
+        assert!(!failed.is_lease_lost());
+        assert_eq!(failed.to_string(), "could not write");
+        assert_eq!(failed.source().unwrap().to_string(), "disk full");
+    }
+
+    #[test]
     fn only_submits_are_billed() {
         let billed: Vec<_> = StepName::ALL
             .into_iter()
