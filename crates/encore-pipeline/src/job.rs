@@ -508,6 +508,56 @@ mod tests {
     }
 
     #[test]
+    fn only_succeeded_failed_and_cancelled_are_final() {
+        let finals: Vec<_> = JobStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_final())
+            .collect();
+        assert_eq!(
+            finals,
+            [
+                JobStatus::Succeeded,
+                JobStatus::Failed,
+                JobStatus::Cancelled
+            ],
+            "a job needing attention, queued or running is not over"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_journal_stamps_steps_with_the_wall_clock() {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as Millis;
+        let journal = MemoryJournal::new();
+        journal.start(StepName::Lyrics, None).await.unwrap();
+        let record = journal
+            .snapshot()
+            .into_iter()
+            .find(|r| r.name == StepName::Lyrics)
+            .unwrap();
+        let started = record.started_at.expect("stamped");
+        assert!(
+            started >= before && started - before < 60_000,
+            "{started} vs {before}"
+        );
+        assert_eq!(record.state, StepState::InFlight);
+    }
+
+    #[test]
+    fn a_lost_lease_is_told_apart_from_a_failed_write() {
+        use std::error::Error as _;
+        let lost = JournalError::lease_lost("another worker holds the job");
+        assert!(lost.is_lease_lost());
+        assert!(lost.source().is_none());
+        let failed = JournalError::new("could not write", std::io::Error::other("disk full"));
+        assert!(!failed.is_lease_lost());
+        assert_eq!(failed.to_string(), "could not write");
+        assert_eq!(failed.source().unwrap().to_string(), "disk full");
+    }
+
+    #[test]
     fn only_submits_are_billed() {
         let billed: Vec<_> = StepName::ALL
             .into_iter()
