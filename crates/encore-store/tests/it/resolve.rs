@@ -45,6 +45,18 @@ async fn adopt_and_resubmit(db: &TestDb) {
     let id = unknown_song(&store).await;
     let before = store.get_job(id).await.unwrap().job;
 
+    // An empty id adopts nothing: refused, and the job still needs attention.
+    let blank = Resolution::Adopt {
+        external_id: "  ".to_owned(),
+    };
+    let err = store
+        .resolve(id, StepName::SongSubmit, &blank)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(err.to_string().contains("empty"), "{err}");
+    assert_eq!(store.get_job(id).await.unwrap().job.status, before.status);
+
     let adopt = Resolution::Adopt {
         external_id: "suno-task-9".to_owned(),
     };
