@@ -1028,10 +1028,10 @@ fn chosen_track(task_id: &str, record: &TaskRecord) -> Result<Track, PipelineErr
     })
 }
 
-/// The video of a finished render, or why it failed.
+/// The video of a finished render, or why it failed (the client reads an empty `url` as none).
 fn finished_video(render_id: &str, render: &Render) -> Result<Video, PipelineError> {
     match (&render.status, render.url.clone()) {
-        (RenderStatus::Succeeded, Some(url)) if !url.is_empty() => Ok(Video {
+        (RenderStatus::Succeeded, Some(url)) => Ok(Video {
             render_id: render_id.to_owned(),
             url,
             duration: render.duration,

@@ -375,3 +375,129 @@ async fn tagged_lyrics_get_no_note_about_tags() {
         "{events:#?}"
     );
 }
+
+/// A stop that comes between steps is obeyed before the next billed request: the song is not
+/// paid for, and the resumed run sends it once.
+#[tokio::test(start_paused = true)]
+async fn a_stop_between_steps_sends_no_billed_request() {
+    let state = SimState::new(SimConfig::default());
+    let journal = MemoryJournal::new();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stop = StopSignal::new(rx);
+    let (report, events) = run_job(&state, &journal, None, &stop, move |e| {
+        if matches!(
+            e,
+            Event::StepChanged {
+                step: StepName::Lyrics,
+                state: StepState::Done,
+                ..
+            }
+        ) {
+            tx.send(true).unwrap();
+        }
+    })
+    .await;
+    let err = report.error.as_ref().expect("interrupted");
+    assert_eq!(
+        err.to_string(),
+        "interrupted before song.submit: every finished step is stored"
+    );
+    assert_eq!(billed(&state), (1, 0, 0), "the lyrics only");
+    assert!(
+        attempts(&events, StepName::SongSubmit).is_empty(),
+        "{events:#?}"
+    );
+    let (resumed, _) = run_job(&state, &journal, None, &StopSignal::never(), |_| {}).await;
+    assert!(resumed.succeeded(), "{:?}", resumed.error);
+    assert_eq!(billed(&state), (1, 1, 1));
+}
+
+fn with_scenario(toml: &str) -> SimConfig {
+    SimConfig {
+        scenario: encore_sim::Scenario::from_toml(toml).expect("valid scenario"),
+        ..SimConfig::default()
+    }
+}
+
+/// A render that says it succeeded but has an empty URL is a failed render, not a video.
+#[tokio::test(start_paused = true)]
+async fn a_succeeded_render_without_a_url_is_a_failure() {
+    let scenario = "[routes.\"creatomate.render_status\"]\nsequence = [{ kind = \"status\", \
+                    status = 200, body = { id = \"r-1\", status = \"succeeded\", url = \"\" } }]\n";
+    let (report, _, _) = run(with_scenario(scenario), settings()).await;
+    let err = report.error.as_ref().expect("no video");
+    assert!(
+        matches!(err, PipelineError::RenderFailed { message, .. }
+            if message == "finished as succeeded without a URL"),
+        "{err:?}"
+    );
+    assert!(report.video.is_none());
+}
+
+/// Timestamped lyrics with no aligned word at all: captions are spread, saying why.
+#[tokio::test(start_paused = true)]
+async fn no_aligned_words_spread_the_captions_and_say_so() {
+    let scenario = "[routes.\"suno.timestamped_lyrics\"]\nsequence = [{ kind = \"status\", \
+                    status = 200, body = { code = 200, msg = \"success\", data = { alignedWords \
+                    = [] } } }]\n";
+    let (report, events, _) = run(with_scenario(scenario), settings()).await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert!(!report.song.as_ref().unwrap().timed_captions);
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Note { message, .. }
+            if message == "captions spread evenly: timestamped lyrics unavailable (no aligned words)")),
+        "{events:#?}"
+    );
+}
+
+/// Callbacks that name every task the simulator billed.
+struct NamesBilledTasks(SimState);
+
+impl Callbacks for NamesBilledTasks {
+    fn address(&self, step: StepName) -> CallbackAddress {
+        Chatty.address(step)
+    }
+    fn arrival(&self, _: StepName) -> CallbackFuture<'_, ()> {
+        Box::pin(tokio::time::sleep(Duration::from_secs(5)))
+    }
+    fn candidates(&self, _: StepName) -> CallbackFuture<'_, Result<Vec<String>, JournalError>> {
+        let ids = self
+            .0
+            .ledger()
+            .jobs_of(encore_sim::JobKind::SunoTask)
+            .map(|j| j.id.clone())
+            .collect();
+        Box::pin(async move { Ok(ids) })
+    }
+    fn reconcile_window(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+}
+
+/// A callback's id whose verifying read is refused for good is rejected and not read again:
+/// the lost answer stays unknown when the window ends, and nothing is sent twice.
+#[tokio::test(start_paused = true)]
+async fn a_candidate_refused_for_good_is_not_read_again() {
+    let state = SimState::new(with_scenario(
+        "[routes.\"suno.generate\"]\nsequence = [\"reset_after_processing\"]\n\
+         [routes.\"suno.record_info\"]\nsequence = [{ kind = \"suno_code\", code = 401 }]\n",
+    ));
+    let journal = MemoryJournal::new();
+    let callbacks = NamesBilledTasks(state.clone());
+    let (report, _) = run_job(
+        &state,
+        &journal,
+        Some(&callbacks),
+        &StopSignal::never(),
+        |_| {},
+    )
+    .await;
+    let err = report.error.as_ref().expect("unknown");
+    assert_eq!(err.class(), FailureClass::OutcomeUnknown, "{err}");
+    assert_eq!(billed(&state), (1, 1, 0));
+    assert_eq!(
+        state.ledger().count(encore_sim::RouteId::SunoRecordInfo),
+        1,
+        "read once"
+    );
+}
