@@ -501,3 +501,130 @@ async fn a_candidate_refused_for_good_is_not_read_again() {
         "read once"
     );
 }
+
+/// A Creatomate rate limiter whose slots stop coming once `closed` is set.
+#[derive(Debug)]
+struct Gated {
+    inner: LocalRateLimiter,
+    closed: Arc<AtomicBool>,
+    waiting: Arc<tokio::sync::Notify>,
+}
+
+impl RateLimiter for Gated {
+    fn acquire(&self, deadline: Instant) -> BoxFuture<'_, Result<Duration, NoSlot>> {
+        if self.closed.load(Ordering::SeqCst) {
+            self.waiting.notify_one();
+            return Box::pin(std::future::pending());
+        }
+        self.inner.acquire(deadline)
+    }
+    fn hold_until(&self, until: Instant) -> BoxFuture<'_, ()> {
+        self.inner.hold_until(until)
+    }
+}
+
+/// The render's write-ahead record, too, comes after its rate-limit slot: a run that dies while
+/// the render waits for one leaves `video.submit` unsent, not `in_flight`.
+#[tokio::test(start_paused = true)]
+async fn a_run_killed_while_the_render_waits_for_a_slot_leaves_it_unsent() {
+    let state = SimState::new(SimConfig::default());
+    let config = Config::default().with_base("http://sim.test");
+    let closed = Arc::new(AtomicBool::new(false));
+    let waiting = Arc::new(tokio::sync::Notify::new());
+    let quota = config.services.creatomate.rate_limit.clone();
+    let limiter = Arc::new(Gated {
+        inner: LocalRateLimiter::new("creatomate", &quota).unwrap(),
+        closed: closed.clone(),
+        waiting: waiting.clone(),
+    });
+    let protections = Protections::from_config(&config)
+        .unwrap()
+        .with_rate_limiter(Service::Creatomate, limiter);
+    let http = Http::service::<_, axum::body::Body>(encore_sim::app(state.clone()))
+        .with_protections(protections);
+    let close = closed.clone();
+    // Once the song is made, the next Creatomate request (the render) waits for a slot.
+    let pipeline = Pipeline::new(&http, &config, keys(), settings()).on_event(move |e| {
+        if matches!(
+            e,
+            Event::StepChanged {
+                step: StepName::SongTimestamps,
+                state: StepState::Done,
+                ..
+            }
+        ) {
+            close.store(true, Ordering::SeqCst);
+        }
+    });
+    let journal = MemoryJournal::new();
+    let stop = StopSignal::never();
+    let ctx = JobContext {
+        job_id: "job-1",
+        journal: &journal,
+        callbacks: None,
+        stop: &stop,
+    };
+    let input = input();
+    tokio::select! {
+        report = pipeline.run_job(&input, ctx) => panic!("the run ended: {:?}", report.error),
+        () = async {
+            waiting.notified().await;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        } => {}
+    }
+    let submit = journal
+        .snapshot()
+        .into_iter()
+        .find(|s| s.name == StepName::VideoSubmit);
+    assert!(
+        submit
+            .as_ref()
+            .is_none_or(|s| s.state == StepState::Pending),
+        "not written ahead while queued: {submit:?}"
+    );
+    assert_eq!(billed(&state), (1, 1, 0));
+}
+
+/// A rate limiter that counts the slots asked of it.
+#[derive(Debug)]
+struct Counting {
+    inner: LocalRateLimiter,
+    asked: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RateLimiter for Counting {
+    fn acquire(&self, deadline: Instant) -> BoxFuture<'_, Result<Duration, NoSlot>> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        self.inner.acquire(deadline)
+    }
+    fn hold_until(&self, until: Instant) -> BoxFuture<'_, ()> {
+        self.inner.hold_until(until)
+    }
+}
+
+/// The slot a billed request waited for before its write-ahead record is the one it is sent
+/// with: the request does not take a second slot of the account's quota.
+#[tokio::test(start_paused = true)]
+async fn a_billed_request_takes_one_slot_not_two() {
+    let state = SimState::new(SimConfig::default());
+    let config = Config::default().with_base("http://sim.test");
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let limiter = Arc::new(Counting {
+        inner: LocalRateLimiter::new("suno", &config.services.suno.rate_limit).unwrap(),
+        asked: asked.clone(),
+    });
+    let protections = Protections::from_config(&config)
+        .unwrap()
+        .with_rate_limiter(Service::Suno, limiter);
+    let http = Http::service::<_, axum::body::Body>(encore_sim::app(state.clone()))
+        .with_protections(protections);
+    let pipeline = Pipeline::new(&http, &config, keys(), settings());
+    let report = pipeline.run(&input()).await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!(billed(&state), (1, 1, 1));
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "one Suno slot, for the one generate"
+    );
+}
