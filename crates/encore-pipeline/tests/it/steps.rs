@@ -628,3 +628,30 @@ async fn a_billed_request_takes_one_slot_not_two() {
         "one Suno slot, for the one generate"
     );
 }
+
+/// A billed request refused before it ran is `failed`, not `unknown`: running the job again
+/// sends it, once.
+#[tokio::test(start_paused = true)]
+async fn a_billed_request_refused_before_it_ran_is_sent_again_on_resume() {
+    let state = SimState::new(with_scenario(
+        "[routes.\"suno.generate\"]\nsequence = [{ kind = \"suno_code\", code = 401 }]\n",
+    ));
+    let journal = MemoryJournal::new();
+    let never = StopSignal::never();
+    let (first, _) = run_job(&state, &journal, None, &never, |_| {}).await;
+    let err = first.error.as_ref().expect("refused");
+    assert!(
+        !matches!(err.class(), FailureClass::OutcomeUnknown),
+        "{err}"
+    );
+    let submit = journal
+        .snapshot()
+        .into_iter()
+        .find(|s| s.name == StepName::SongSubmit)
+        .unwrap();
+    assert_eq!(submit.state, StepState::Failed, "{submit:?}");
+    assert_eq!(billed(&state), (1, 0, 0));
+    let (again, _) = run_job(&state, &journal, None, &never, |_| {}).await;
+    assert!(again.succeeded(), "{:?}", again.error);
+    assert_eq!(billed(&state), (1, 1, 1));
+}
