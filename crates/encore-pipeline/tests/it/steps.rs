@@ -11,6 +11,7 @@ use encore_pipeline::{
     MemoryJournal, Pipeline, PipelineConfig, PipelineError, Report, Stage, StepName, StepState,
     StopSignal,
 };
+use encore_resilience::PollPolicy;
 use encore_resilience::rate_limit::{BoxFuture, LocalRateLimiter, NoSlot, RateLimiter};
 use encore_sim::{SimConfig, SimState};
 use tokio::time::Instant;
@@ -654,4 +655,71 @@ async fn a_billed_request_refused_before_it_ran_is_sent_again_on_resume() {
     let (again, _) = run_job(&state, &journal, None, &never, |_| {}).await;
     assert!(again.succeeded(), "{:?}", again.error);
     assert_eq!(billed(&state), (1, 1, 1));
+}
+
+/// "Not found" is "not visible yet" only strictly within the grace: a read exactly when the
+/// grace ends gives up, naming the task.
+#[tokio::test(start_paused = true)]
+async fn the_grace_ends_at_its_last_instant() {
+    // Read every 10 s from the task's creation; the grace is 30 s, the task never shows.
+    let settings = PipelineConfig {
+        song_poll: PollPolicy::fixed(Duration::from_secs(10), Duration::from_secs(600)),
+        ..settings()
+    };
+    let sim = SimConfig {
+        suno_task_visible_after_s: 3600.0,
+        ..SimConfig::default()
+    };
+    let state = SimState::new(sim);
+    let http = Http::service::<_, axum::body::Body>(encore_sim::app(state.clone()));
+    let config = Config::default().with_base("http://sim.test");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let pipeline = Pipeline::new(&http, &config, keys(), settings)
+        .on_event(move |e| sink.lock().unwrap().push((Instant::now(), e.clone())));
+    let report = pipeline.run(&input()).await;
+    let err = report.error.as_ref().expect("never visible");
+    assert!(matches!(err, PipelineError::NotVisible { .. }), "{err:?}");
+    let seen = seen.lock().unwrap();
+    let at = |pick: &dyn Fn(&Event) -> bool| seen.iter().find(|(_, e)| pick(e)).map(|(t, _)| *t);
+    let waiting = at(&|e| {
+        matches!(
+            e,
+            Event::StepChanged {
+                step: StepName::SongWait,
+                state: StepState::InFlight,
+                ..
+            }
+        )
+    })
+    .unwrap();
+    let failed = at(&|e| {
+        matches!(
+            e,
+            Event::StageFailed {
+                stage: Stage::Song,
+                ..
+            }
+        )
+    })
+    .unwrap();
+    assert_eq!(
+        failed - waiting,
+        Duration::from_secs(30),
+        "the fourth read, at 30 s"
+    );
+    assert_eq!(state.ledger().count(encore_sim::RouteId::SunoRecordInfo), 4);
+}
+
+/// A status read refused for another reason than "not found" ends the wait with that error,
+/// not as a job that is not visible.
+#[tokio::test(start_paused = true)]
+async fn a_status_read_refused_for_good_is_not_called_not_visible() {
+    let scenario =
+        "[routes.\"suno.record_info\"]\nsequence = [{ kind = \"suno_code\", code = 401 }]\n";
+    let (report, _, state) = run(with_scenario(scenario), settings()).await;
+    let err = report.error.as_ref().expect("refused");
+    assert!(matches!(err, PipelineError::Call(_)), "{err:?}");
+    assert!(err.to_string().contains("401"), "{err}");
+    assert_eq!(billed(&state), (1, 1, 0));
 }
