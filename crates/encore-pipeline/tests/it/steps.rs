@@ -723,3 +723,36 @@ async fn a_status_read_refused_for_good_is_not_called_not_visible() {
     assert!(err.to_string().contains("401"), "{err}");
     assert_eq!(billed(&state), (1, 1, 0));
 }
+
+/// While a lost answer waits for its callback, the ids callbacks named are looked at every
+/// five seconds, not in a loop: a task that never shows is read once per look.
+#[tokio::test(start_paused = true)]
+async fn reconciling_looks_every_five_seconds() {
+    let state = SimState::new(SimConfig {
+        suno_task_visible_after_s: 3600.0,
+        ..with_scenario("[routes.\"suno.generate\"]\nsequence = [\"reset_after_processing\"]\n")
+    });
+    let journal = MemoryJournal::new();
+    let callbacks = NamesBilledTasks(state.clone());
+    let start = Instant::now();
+    let (report, _) = run_job(
+        &state,
+        &journal,
+        Some(&callbacks),
+        &StopSignal::never(),
+        |_| {},
+    )
+    .await;
+    let err = report.error.as_ref().expect("unknown");
+    assert_eq!(err.class(), FailureClass::OutcomeUnknown, "{err}");
+    assert!(
+        start.elapsed() >= Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+    // One look at once, then one every 5 s until the 60 s window ends.
+    assert_eq!(
+        state.ledger().count(encore_sim::RouteId::SunoRecordInfo),
+        13
+    );
+}
