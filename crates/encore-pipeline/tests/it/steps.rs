@@ -756,3 +756,13 @@ async fn reconciling_looks_every_five_seconds() {
         13
     );
 }
+
+/// A render's metadata names its job and step, so that a webhook and an operator can tell whose
+/// render it is.
+#[test]
+fn render_metadata_names_the_job() {
+    assert_eq!(
+        encore_pipeline::render_metadata("job-1"),
+        "encore job=job-1 step=video.submit"
+    );
+}
