@@ -766,3 +766,27 @@ fn render_metadata_names_the_job() {
         "encore job=job-1 step=video.submit"
     );
 }
+
+/// A callback's id whose verifying read fails for a while (the service is having trouble) is
+/// read again later, not rejected: the lost task is adopted once the read works.
+#[tokio::test(start_paused = true)]
+async fn a_candidate_whose_read_fails_for_a_while_is_adopted_later() {
+    let state = SimState::new(with_scenario(
+        "[routes.\"suno.generate\"]\nsequence = [\"reset_after_processing\"]\n\
+         [routes.\"suno.record_info\"]\nsequence = [{ kind = \"server_error\", status = 503 }, \
+         { kind = \"server_error\", status = 503 }, { kind = \"server_error\", status = 503 }, \
+         { kind = \"server_error\", status = 503 }]\n",
+    ));
+    let journal = MemoryJournal::new();
+    let callbacks = NamesBilledTasks(state.clone());
+    let (report, _) = run_job(
+        &state,
+        &journal,
+        Some(&callbacks),
+        &StopSignal::never(),
+        |_| {},
+    )
+    .await;
+    assert!(report.succeeded(), "{:?}", report.error);
+    assert_eq!(billed(&state), (1, 1, 1), "adopted, not resent");
+}
