@@ -1028,10 +1028,10 @@ fn chosen_track(task_id: &str, record: &TaskRecord) -> Result<Track, PipelineErr
     })
 }
 
-/// The video of a finished render, or why it failed.
+/// The video of a finished render, or why it failed (the client reads an empty `url` as none).
 fn finished_video(render_id: &str, render: &Render) -> Result<Video, PipelineError> {
     match (&render.status, render.url.clone()) {
-        (RenderStatus::Succeeded, Some(url)) if !url.is_empty() => Ok(Video {
+        (RenderStatus::Succeeded, Some(url)) => Ok(Video {
             render_id: render_id.to_owned(),
             url,
             duration: render.duration,
@@ -1048,20 +1048,16 @@ fn finished_video(render_id: &str, render: &Render) -> Result<Video, PipelineErr
 
 /// The names of every element in a template's RenderScript (nested compositions included).
 pub(crate) fn element_names(template: &Template) -> Vec<String> {
+    // A RenderScript and each of its elements are objects; a composition's elements are in
+    // its own `elements` array.
     fn walk(value: &Value, out: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => {
-                if let Some(Value::Array(elements)) = map.get("elements") {
-                    for element in elements {
-                        if let Some(name) = element.get("name").and_then(Value::as_str) {
-                            out.push(name.to_owned());
-                        }
-                        walk(element, out);
-                    }
+        if let Some(Value::Array(elements)) = value.get("elements") {
+            for element in elements {
+                if let Some(name) = element.get("name").and_then(Value::as_str) {
+                    out.push(name.to_owned());
                 }
+                walk(element, out);
             }
-            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
-            _ => {}
         }
     }
     let mut out = Vec::new();

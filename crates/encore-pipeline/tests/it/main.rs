@@ -3,6 +3,7 @@
 
 mod journal;
 mod providers;
+mod steps;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -433,6 +433,10 @@ async fn a_render_still_not_found_after_the_grace_fails_naming_it() {
             .contains(&format!("render {render} was created")),
         "{err}"
     );
+    assert!(
+        err.to_string().contains("check the Creatomate dashboard"),
+        "{err}"
+    );
     assert_eq!(err.class(), FailureClass::OutcomeUnknown);
     assert_eq!(billed(&run.state), (1, 1, 1), "no second render");
     let waited = not_visible_for(&run, Stage::Video);
