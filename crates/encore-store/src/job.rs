@@ -378,6 +378,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
+                tracing::debug!(job = %job.id, origin = %new.origin, "job created");
                 return Ok(Created {
                     job,
                     replayed: false,
@@ -406,11 +407,7 @@ impl Store {
             }
         }
         .await);
-        let created = outcome.map_err(|f| self.fail("creating a job", f))?;
-        if !created.replayed {
-            tracing::debug!(job = %created.job.id, origin = %new.origin, "job created");
-        }
-        Ok(created)
+        outcome.map_err(|f| self.fail("creating a job", f))
     }
 
     /// The job with its steps.

@@ -86,10 +86,44 @@ async fn a_lost_lease_writes_nothing(db: &TestDb) {
         .await
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Conflict);
+    // The refusal says until when, as an RFC 3339 time to the millisecond.
+    let until = std::time::UNIX_EPOCH + Duration::from_millis(old.expires_at() as u64);
+    let until = humantime::format_rfc3339_millis(until).to_string();
     assert!(
-        refused.to_string().contains("held by worker-old until"),
+        refused.to_string().contains(&format!(
+            "held by worker-old until {until} (fence {})",
+            old.fence()
+        )),
         "{refused}"
     );
+    // `Job::is_leased_at` draws the same line as the claim: live before the expiry, not at it.
+    let held = store.get_job(job.id).await.unwrap().job;
+    let expires_at = held.lease.as_ref().expect("a lease").expires_at;
+    assert_eq!(expires_at, old.expires_at());
+    for (at, live) in [
+        (expires_at - 100, true),
+        (expires_at - 1, true),
+        (expires_at, false),
+        (expires_at + 1, false),
+    ] {
+        assert_eq!(
+            held.is_leased_at(at),
+            live,
+            "at expiry {:+} ms",
+            at - expires_at
+        );
+    }
+    let waiting = queued(&store, Origin::Api).await;
+    assert!(
+        !store
+            .get_job(waiting.id)
+            .await
+            .unwrap()
+            .job
+            .is_leased_at(expires_at - 100),
+        "a job nobody claimed is not leased"
+    );
+    store.request_cancel(waiting.id).await.unwrap();
 
     tokio::time::sleep(Duration::from_millis(150)).await;
     let new = store
@@ -239,6 +273,14 @@ async fn release_renew_and_cancel(db: &TestDb) {
     let renewal = lease.renew(Duration::from_secs(60)).await.unwrap();
     assert!(!renewal.cancel_requested);
     assert_eq!(lease.expires_at(), renewal.expires_at);
+    // A lease "for ever" is far in the future, not wrapped around to the past.
+    let now = encore_pipeline::job::now_millis();
+    let century = 100 * 365 * 24 * 3600 * 1000_i64;
+    let forever = lease.renew(Duration::MAX).await.unwrap();
+    assert!(forever.expires_at > now + century, "{forever:?}");
+    let stored = store.get_job(job.id).await.unwrap().job;
+    assert_eq!(stored.lease.unwrap().expires_at, forever.expires_at);
+    lease.renew(Duration::from_secs(60)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
     // Renewed: still held.
     assert!(

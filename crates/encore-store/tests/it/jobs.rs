@@ -104,6 +104,18 @@ async fn listing_newest_first_by_pages(db: &TestDb) {
     }
     let newest_first: Vec<_> = ids.iter().rev().copied().collect();
     assert_eq!(seen, newest_first);
+    // A page that holds exactly what is left has no next page; one fewer leaves one behind.
+    for (limit, next) in [(7, None), (8, None), (6, Some(ids[1]))] {
+        let page = store
+            .list_jobs(&JobQuery {
+                limit,
+                ..JobQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.jobs.len(), 7.min(limit as usize), "limit {limit}");
+        assert_eq!(page.next, next, "limit {limit}");
+    }
 
     let running = store
         .list_jobs(&JobQuery {
@@ -164,3 +176,16 @@ on_both_backends!(
     listing_newest_first_by_pages,
     events_are_numbered_by_their_writer,
 );
+
+/// An origin prints as the word the store keeps (padding honoured, for tables) and reads back.
+#[test]
+fn origins_print_as_stored() {
+    assert_eq!(
+        format!("[{:>4}|{:<4}]", Origin::Api, Origin::Cli),
+        "[ api|cli ]"
+    );
+    for origin in [Origin::Api, Origin::Cli] {
+        assert_eq!(origin.to_string(), origin.as_str());
+        assert_eq!(origin.to_string().parse::<Origin>().unwrap(), origin);
+    }
+}
