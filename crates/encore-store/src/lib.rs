@@ -79,6 +79,7 @@ mod event;
 mod id;
 mod job;
 mod lease;
+mod purge;
 mod quota;
 mod resolve;
 mod row;
@@ -97,6 +98,7 @@ pub use job::{
     NewJob, Origin,
 };
 pub use lease::{Lease, Renewal};
+pub use purge::{Purge, Purged};
 pub use quota::{Admission, Quota};
 pub use resolve::Resolution;
 pub use schema::SCHEMA_VERSION;

@@ -450,3 +450,140 @@ fn resume_refuses_a_live_holder_and_waits_out_one_it_cannot_check() {
         describe(&out)
     );
 }
+
+/// `encore jobs purge`: old succeeded and cancelled jobs go (failed ones when asked), with
+/// everything they own; jobs that need attention, wait or are recent stay; less than a day is
+/// refused.
+#[test]
+fn purge_removes_old_finished_jobs_only() {
+    use sqlx::Connection;
+
+    let ws = Workspace::new();
+    let db = ws.db.to_str().unwrap().to_owned();
+    let (old, recent) = ws.block_on(async {
+        let store = encore_store::Store::open(&db).await.unwrap();
+        let mut old = Vec::new();
+        for status in [
+            JobStatus::Succeeded,
+            JobStatus::Cancelled,
+            JobStatus::Failed,
+            JobStatus::NeedsAttention,
+            JobStatus::Queued,
+        ] {
+            let job = store
+                .create_job(&NewJob::new(Origin::Cli, json!({"business": "a bakery"})))
+                .await
+                .unwrap()
+                .job;
+            if status != JobStatus::Queued {
+                let lease = store
+                    .claim(job.id, "test", Duration::from_secs(60))
+                    .await
+                    .unwrap();
+                lease.start(StepName::Lyrics, None).await.unwrap();
+                match status {
+                    JobStatus::Succeeded => lease.set_succeeded(&json!({})).await.unwrap(),
+                    JobStatus::Cancelled => lease.set_cancelled().await.unwrap(),
+                    JobStatus::Failed => lease
+                        .set_failed(&encore_store::JobError {
+                            code: "video.failed".to_owned(),
+                            message: "failed".to_owned(),
+                            class: "permanent".to_owned(),
+                        })
+                        .await
+                        .unwrap(),
+                    _ => lease
+                        .set_needs_attention(&encore_store::Attention {
+                            step: Some(StepName::SongSubmit),
+                            reason: "unknown".to_owned(),
+                            resolution: "resolve".to_owned(),
+                        })
+                        .await
+                        .unwrap(),
+                }
+            }
+            old.push((status, job.id));
+        }
+        let recent = store
+            .create_job(&NewJob::new(Origin::Cli, json!({"business": "a florist"})))
+            .await
+            .unwrap()
+            .job
+            .id;
+        store.request_cancel(recent).await.unwrap();
+        store.close().await;
+        // Forty days pass for all but the recent one.
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{db}"))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE jobs SET updated_at = updated_at - 40 * 86400000 WHERE id <> $1")
+            .bind(recent.to_string())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        (old, recent)
+    });
+    let listed = |ws: &Workspace| -> Vec<String> {
+        ws.jobs_json(&["list"], 0)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(listed(&ws).len(), 6);
+
+    // Less than a day, or no age: refused, naming why; nothing removed.
+    let out = ws.output(None, &["jobs", "purge", "--older-than", "12h"]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("12h is less than a day"), "{stderr}");
+    let out = ws.output(None, &["jobs", "purge"]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert_eq!(listed(&ws).len(), 6);
+
+    // A dry run counts and removes nothing.
+    let out = ws.output(None, &["jobs", "purge", "--older-than", "30d", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("would remove 2 jobs (")
+            && text.contains("1 succeeded")
+            && text.contains("1 cancelled"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(failed jobs kept: --include-failed)"),
+        "{text}"
+    );
+    assert_eq!(listed(&ws).len(), 6);
+
+    let purged = ws.jobs_json(&["purge", "--older-than", "30d"], 0);
+    assert_eq!(purged["total"], 2, "{purged:#}");
+    assert_eq!(purged["dry_run"], false);
+    assert_eq!(purged["jobs"]["succeeded"], 1, "{purged:#}");
+    assert_eq!(purged["jobs"]["cancelled"], 1, "{purged:#}");
+    assert!(purged["finished_before"].as_str().unwrap().ends_with('Z'));
+    let left = listed(&ws);
+    for (status, id) in &old {
+        let kept = !matches!(status, JobStatus::Succeeded | JobStatus::Cancelled);
+        assert_eq!(left.contains(&id.to_string()), kept, "{status}: {left:?}");
+    }
+    assert!(left.contains(&recent.to_string()), "a recent job stays");
+    let out = ws.output(None, &["jobs", "show", &old[0].1.to_string()]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+
+    // Failed jobs when asked: the one failed job; attention and queued stay.
+    let out = ws.output(
+        None,
+        &["jobs", "purge", "--older-than", "30d", "--include-failed"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("removed 1 job (1 failed) finished before "),
+        "{text}"
+    );
+    assert_eq!(listed(&ws).len(), 3);
+}

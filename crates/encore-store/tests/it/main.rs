@@ -12,5 +12,6 @@ mod jobs;
 mod journal;
 mod open;
 mod process;
+mod purge;
 mod quota;
 mod resolve;

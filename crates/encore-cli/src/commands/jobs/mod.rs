@@ -1,7 +1,8 @@
-//! `encore jobs list|show|resolve`: the jobs of the job store, and the operator's resolution
-//! of a billed step whose outcome is unknown.
+//! `encore jobs list|show|resolve|purge`: the jobs of the job store, the operator's resolution
+//! of a billed step whose outcome is unknown, and retention.
 
 mod list;
+mod purge;
 mod resolve;
 mod show;
 
@@ -24,6 +25,9 @@ pub enum JobsAction {
     /// Resolve a billed step whose outcome is unknown (the request may have been paid for but
     /// its answer was lost): adopt what the provider created, or resubmit knowingly.
     Resolve(resolve::ResolveArgs),
+    /// Remove old finished jobs (succeeded and cancelled; failed with --include-failed) with
+    /// their steps, events and callbacks. Jobs that need attention, are queued or running stay.
+    Purge(purge::PurgeArgs),
 }
 
 /// The options every `encore jobs` command takes: the store and the configuration.
@@ -49,6 +53,7 @@ pub async fn run(action: JobsAction) -> Result<(), CliError> {
         JobsAction::List(args) => list::run(args).await,
         JobsAction::Show(args) => show::run(args).await,
         JobsAction::Resolve(args) => resolve::run(args).await,
+        JobsAction::Purge(args) => purge::run(args).await,
     }
 }
 
