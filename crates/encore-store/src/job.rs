@@ -19,7 +19,8 @@ use crate::{Error, ErrorKind, Store};
 macro_rules! job_columns {
     () => {
         "id, status, origin, input, idempotency_key, request_hash, created_at, updated_at, \
-         result, error, attention, cancel_requested, lease_owner, lease_expires_at, lease_fence"
+         result, error, attention, cancel_requested, lease_owner, lease_expires_at, lease_fence, \
+         event_seq"
     };
 }
 pub(crate) use job_columns;
@@ -129,6 +130,9 @@ pub struct Job {
     pub lease: Option<LeaseInfo>,
     /// The fencing number of its latest claim (or change made without a lease).
     pub fence: i64,
+    /// The seq of its latest event when it was read: a follower of its timeline that starts
+    /// after it sees only what comes next.
+    pub last_event: i64,
 }
 
 impl Job {
@@ -278,6 +282,7 @@ pub(crate) fn job_from_row(row: &impl StoreRow) -> Result<Job, Error> {
         cancel_requested: row.int("cancel_requested").map_err(get)? != 0,
         lease,
         fence: row.int("lease_fence").map_err(get)?,
+        last_event: row.int("event_seq").map_err(get)?,
     })
 }
 
@@ -321,6 +326,10 @@ const SELECT_JOB_BY_KEY: &str = concat!(
 );
 pub(crate) const SELECT_STEPS: &str = "SELECT name, state, attempts, external_id, \
      correlation, result, error, started_at, finished_at FROM job_steps WHERE job_id = $1";
+/// The steps of the jobs whose ids lie between `$1` and `$2`.
+const SELECT_STEPS_BETWEEN: &str = "SELECT job_id, name, state, attempts, external_id, \
+     correlation, result, error, started_at, finished_at FROM job_steps \
+     WHERE job_id >= $1 AND job_id <= $2";
 // Ids are UUIDv7 text: lowercase hex with hyphens at fixed places, so their order is the same
 // under any collation, and it is their creation order.
 const LIST_JOBS: &str = concat!(
@@ -466,6 +475,57 @@ impl Store {
             None
         };
         Ok(JobPage { jobs, next })
+    }
+
+    /// A page of jobs, newest first, each with its steps: what [`Store::list_jobs`] lists,
+    /// with the steps of all of them read by one more statement (not one per job).
+    pub async fn list_job_details(&self, query: &JobQuery) -> Result<Vec<JobDetail>, Error> {
+        let limit = query.limit.clamp(1, JobQuery::MAX_LIMIT);
+        let outcome: Result<Vec<JobDetail>, Fail> = on_backend!(self, |pool| async {
+            let mut tx = pool.begin().await?;
+            let rows = sqlx::query(LIST_JOBS)
+                .bind(query.status.map(JobStatus::as_str))
+                .bind(query.origin.map(Origin::as_str))
+                .bind(query.before.map(|id| id.to_string()))
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut details = rows
+                .iter()
+                .map(|row| {
+                    Ok(JobDetail {
+                        job: job_from_row(row)?,
+                        steps: Vec::new(),
+                    })
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+            // Newest first: the page's ids run from the last one's to the first one's.
+            let (Some(newest), Some(oldest)) = (details.first(), details.last()) else {
+                return Ok(details);
+            };
+            let steps = sqlx::query(SELECT_STEPS_BETWEEN)
+                .bind(oldest.job.id.to_string())
+                .bind(newest.job.id.to_string())
+                .fetch_all(&mut *tx)
+                .await?;
+            for row in &steps {
+                let id = parse_name::<JobId>(
+                    &row.text("job_id").map_err(|e| decode_error(&"a step", e))?,
+                    "job id",
+                    &"a step",
+                )?;
+                // Jobs in the range that the query's filters left out are skipped.
+                if let Some(detail) = details.iter_mut().find(|d| d.job.id == id) {
+                    detail.steps.push(step_from_row(row, id)?);
+                }
+            }
+            for detail in &mut details {
+                sort_steps(&mut detail.steps);
+            }
+            Ok(details)
+        }
+        .await);
+        outcome.map_err(|f| self.fail("listing jobs", f))
     }
 
     /// Cancels a job: at once when no runner holds it (queued, needing attention, or its

@@ -21,7 +21,6 @@ use encore_pipeline::job::{
     now_millis,
 };
 use serde_json::{Value, json};
-use sqlx::Row;
 
 use crate::event::INSERT_EVENT;
 use crate::job::{
@@ -76,7 +75,7 @@ macro_rules! claim_next_sql {
              (status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at <= $2))) \
              ORDER BY created_at, id LIMIT 1",
             $lock,
-            ") RETURNING event_seq, ",
+            ") RETURNING ",
             job_columns!()
         )
     };
@@ -91,7 +90,7 @@ const CLAIM_ONE: &str = concat!(
      error = NULL, attention = NULL \
      WHERE id = $1 AND status IN ('queued', 'running', 'failed') AND (lease_owner IS NULL \
      OR lease_expires_at IS NULL OR lease_expires_at <= $3 OR lease_owner = $2) \
-     RETURNING event_seq, ",
+     RETURNING ",
     job_columns!()
 );
 
@@ -103,7 +102,7 @@ const TAKE_OVER: &str = concat!(
      lease_fence = lease_fence + 1, event_seq = event_seq + 1, updated_at = $3, \
      error = NULL, attention = NULL \
      WHERE id = $1 AND status = 'running' AND lease_owner = $5 AND lease_fence = $6 \
-     RETURNING event_seq, ",
+     RETURNING ",
     job_columns!()
 );
 
@@ -160,8 +159,8 @@ pub(crate) fn fmt_millis(at: Millis) -> String {
 /// sent is `unknown`, a free one is `pending` again).
 macro_rules! after_claim {
     ($tx:ident, $row:ident, $owner:expr, $now:expr) => {{
-        let seq: i64 = $row.try_get("event_seq")?;
         let job = job_from_row(&$row)?;
+        let seq = job.last_event;
         let id = job.id.to_string();
         sqlx::query(INSERT_EVENT)
             .bind(&id)

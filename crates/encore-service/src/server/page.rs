@@ -323,7 +323,7 @@ pub(crate) async fn index(State(shared): State<Arc<Shared>>) -> Response {
     let census = shared.store.census().await.ok();
     let listed = shared
         .store
-        .list_jobs(&JobQuery {
+        .list_job_details(&JobQuery {
             limit: LIST_LIMIT,
             ..JobQuery::default()
         })
@@ -337,7 +337,7 @@ pub(crate) async fn index(State(shared): State<Arc<Shared>>) -> Response {
         })
         .await;
     let (jobs, attention) = match (listed, attention) {
-        (Ok(jobs), Ok(attention)) => (jobs.jobs, attention.jobs),
+        (Ok(jobs), Ok(attention)) => (jobs, attention.jobs),
         (Err(e), _) | (_, Err(e)) => {
             let message = e.to_string();
             return page(StatusCode::SERVICE_UNAVAILABLE, "jobs", |_| {
@@ -347,16 +347,15 @@ pub(crate) async fn index(State(shared): State<Arc<Shared>>) -> Response {
     };
     let mut rows = Vec::with_capacity(jobs.len());
     let mut following = 0;
-    for job in &jobs {
-        let detail = shared.store.get_job(job.id).await.ok();
-        let current = detail.as_ref().and_then(current_step);
+    for detail in &jobs {
+        let job = &detail.job;
         let follow_after = if !job.status.is_final() && following < FOLLOW_LIMIT {
             following += 1;
-            Some(last_seq(&shared, job.id).await)
+            Some(job.last_event)
         } else {
             None
         };
-        rows.push((job, current, follow_after));
+        rows.push((job, current_step(detail), follow_after));
     }
     page(StatusCode::OK, "jobs", |nonce| {
         html! {
@@ -418,18 +417,6 @@ pub(crate) async fn index(State(shared): State<Arc<Shared>>) -> Response {
             script nonce=(nonce) { (PreEscaped(SCRIPT)) }
         }
     })
-}
-
-async fn last_seq(shared: &Shared, id: encore_store::JobId) -> i64 {
-    let mut after = 0;
-    while let Ok(events) = shared.store.events_after(id, after, 200).await {
-        match events.last() {
-            Some(last) if events.len() == 200 => after = last.seq,
-            Some(last) => return last.seq,
-            None => return after,
-        }
-    }
-    after
 }
 
 /// One line about an event: what happened, with the attempts and waits it names.

@@ -171,9 +171,81 @@ async fn events_are_numbered_by_their_writer(db: &TestDb) {
     assert!(store.events_after(job.id, 7, 100).await.unwrap().is_empty());
 }
 
+/// `list_job_details`: the page `list_jobs` gives, each job with its own steps and the seq of
+/// its latest event.
+async fn listing_jobs_with_their_steps(db: &TestDb) {
+    use encore_pipeline::{Journal, StepName};
+
+    let store = db.open().await;
+    assert!(
+        store
+            .list_job_details(&JobQuery::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let origin = if n % 2 == 0 { Origin::Cli } else { Origin::Api };
+        ids.push(queued(&store, origin).await.id);
+    }
+    // Steps on three of them: one, two and three steps.
+    for (k, id) in [ids[1], ids[2], ids[4]].into_iter().enumerate() {
+        let lease = store.claim(id, "w", Duration::from_secs(60)).await.unwrap();
+        for step in &StepName::ALL[..=k] {
+            lease.start(*step, None).await.unwrap();
+            lease.finish(*step, None, &json!({"n": k})).await.unwrap();
+        }
+        if k == 1 {
+            lease.set_succeeded(&json!({})).await.unwrap();
+        }
+    }
+    for query in [
+        JobQuery::default(),
+        JobQuery {
+            limit: 3,
+            ..JobQuery::default()
+        },
+        JobQuery {
+            before: Some(ids[4]),
+            limit: 2,
+            ..JobQuery::default()
+        },
+        JobQuery {
+            origin: Some(Origin::Cli),
+            ..JobQuery::default()
+        },
+        JobQuery {
+            status: Some(JobStatus::Succeeded),
+            ..JobQuery::default()
+        },
+    ] {
+        let page = store.list_jobs(&query).await.unwrap();
+        let details = store.list_job_details(&query).await.unwrap();
+        assert_eq!(
+            details.iter().map(|d| d.job.clone()).collect::<Vec<_>>(),
+            page.jobs,
+            "{query:?}"
+        );
+        for detail in &details {
+            assert_eq!(
+                detail,
+                &store.get_job(detail.job.id).await.unwrap(),
+                "{query:?}"
+            );
+            let events = store.events_after(detail.job.id, 0, 1000).await.unwrap();
+            assert_eq!(detail.job.last_event, events.last().unwrap().seq);
+        }
+    }
+    let all = store.list_job_details(&JobQuery::default()).await.unwrap();
+    let steps: Vec<usize> = all.iter().map(|d| d.steps.len()).collect();
+    assert_eq!(steps, [0, 3, 0, 2, 1, 0], "newest first");
+}
+
 on_both_backends!(
     idempotency_keys,
     listing_newest_first_by_pages,
+    listing_jobs_with_their_steps,
     events_are_numbered_by_their_writer,
 );
 
