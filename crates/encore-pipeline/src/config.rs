@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use encore_resilience::{PolicyError, PollPolicy};
+use encore_resilience::{PolicyError, PollPolicy, fmt_duration};
 use serde::{Deserialize, Serialize};
 
 /// How the pipeline runs its stages (the `[pipeline]` table of `encore.toml`).
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 /// | `video_poll` | `5s` → ×1.5 → `15s`, `15m` deadline | polling of the Creatomate render |
 /// | `template_id` | `""` | the Creatomate template (or `CREATOMATE_TEMPLATE_ID`) |
 /// | `check_template` | `true` | fetch the template (a free read) before any billed call, so an unreachable Creatomate or a wrong id fails first |
+/// | `template_check_ttl` | `1m` | how long a successful template check is used by the worker's other jobs (pipelines sharing one [`TemplateChecks`](crate::TemplateChecks)) instead of reading the template again, at most `1h`; `0s` reads it for every job. A failed check is never kept |
 /// | `audio_element` | `"Audio"` | template element that receives the song (`Audio.source`) |
 /// | `title_element` | `"Title"` | template element that receives the title (`Title.text`) |
 /// | `captions_element` | `"Captions"` | template element that receives the captions (`Captions.text`, `.time`, `.duration`) |
@@ -36,6 +37,10 @@ pub struct PipelineConfig {
     pub template_id: String,
     /// Fetch the template before any billed call.
     pub check_template: bool,
+    /// How long a successful template check is shared with the worker's other jobs (`0`: every
+    /// job reads the template).
+    #[serde(with = "humantime_serde")]
+    pub template_check_ttl: Duration,
     /// Element that receives the audio URL.
     pub audio_element: String,
     /// Element that receives the title.
@@ -73,6 +78,7 @@ impl Default for PipelineConfig {
             },
             template_id: String::new(),
             check_template: true,
+            template_check_ttl: Self::DEFAULT_TEMPLATE_CHECK_TTL,
             audio_element: "Audio".into(),
             title_element: "Title".into(),
             captions_element: "Captions".into(),
@@ -85,6 +91,17 @@ impl Default for PipelineConfig {
 }
 
 impl PipelineConfig {
+    /// Default `template_check_ttl`: a minute. Jobs claimed together (a worker claims up to
+    /// `serve.concurrency` at once, every second) share one read instead of queueing for
+    /// Creatomate's quota one slot (333 ms) each, and at the account's ceiling (~88 jobs a
+    /// minute) the checks take one request a minute instead of one per job; a template edited or
+    /// deleted meanwhile is noticed within a minute (by a render that fails, at worst).
+    pub const DEFAULT_TEMPLATE_CHECK_TTL: Duration = Duration::from_secs(60);
+    /// The longest `template_check_ttl`: a template edited or deleted during a longer one would
+    /// go unnoticed by the free check while many jobs pay for lyrics and a song whose render then
+    /// fails.
+    pub const MAX_TEMPLATE_CHECK_TTL: Duration = Duration::from_secs(3600);
+
     /// Checks every value, naming the key (`pipeline.song_poll.interval`, …).
     ///
     /// # Errors
@@ -115,6 +132,15 @@ impl PipelineConfig {
             return Err(PipelineConfigError {
                 key: "pipeline.callback_poll_interval".into(),
                 reason: "must be greater than zero".into(),
+            });
+        }
+        if self.template_check_ttl > Self::MAX_TEMPLATE_CHECK_TTL {
+            return Err(PipelineConfigError {
+                key: "pipeline.template_check_ttl".into(),
+                reason: format!(
+                    "must be at most {} (a template edited or deleted would go unnoticed that long; 0s checks it for every job)",
+                    fmt_duration(Self::MAX_TEMPLATE_CHECK_TTL)
+                ),
             });
         }
         if self.caption_words_per_line == 0 {
@@ -231,5 +257,44 @@ mod tests {
             ..PipelineConfig::default()
         };
         assert_eq!(c.validate().unwrap_err().key(), "pipeline.captions_element");
+    }
+
+    #[test]
+    fn the_template_check_lifetime_is_zero_to_an_hour() {
+        let with = |ttl: Duration| PipelineConfig {
+            template_check_ttl: ttl,
+            ..PipelineConfig::default()
+        };
+        with(Duration::ZERO).validate().unwrap();
+        with(PipelineConfig::MAX_TEMPLATE_CHECK_TTL)
+            .validate()
+            .unwrap();
+        let err = with(PipelineConfig::MAX_TEMPLATE_CHECK_TTL + Duration::from_millis(1))
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.key(), "pipeline.template_check_ttl");
+        assert!(
+            err.to_string()
+                .starts_with("invalid config: pipeline.template_check_ttl: must be at most 60m"),
+            "{err}"
+        );
+        // Written as a duration, like the other durations of the table; a bare number or a
+        // word is refused by the reader.
+        let read = |toml: &str| serde_json::from_value::<PipelineConfig>(toml_like(toml));
+        assert_eq!(
+            read("0s").unwrap().template_check_ttl,
+            Duration::ZERO,
+            "0s: every job reads"
+        );
+        assert_eq!(
+            read("90s").unwrap().template_check_ttl,
+            Duration::from_secs(90)
+        );
+        assert!(read("soon").is_err());
+    }
+
+    /// `{ "template_check_ttl": value }`, as a file would hold it.
+    fn toml_like(value: &str) -> serde_json::Value {
+        serde_json::json!({ "template_check_ttl": value })
     }
 }

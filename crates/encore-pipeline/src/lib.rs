@@ -24,6 +24,7 @@ pub mod job;
 pub mod lyrics;
 mod pipeline;
 mod steps;
+mod template;
 pub mod transcript;
 mod visibility;
 
@@ -36,3 +37,4 @@ pub use job::{JobStatus, Journal, JournalError, MemoryJournal, StepName, StepRec
 pub use lyrics::Lyrics;
 pub use pipeline::{Keys, Pipeline, Report, Song, Video, VideoInput};
 pub use steps::render_metadata;
+pub use template::TemplateChecks;

@@ -18,6 +18,7 @@ use crate::context::{JobContext, StopSignal};
 use crate::job::MemoryJournal;
 use crate::lyrics::Lyrics;
 use crate::steps::Steps;
+use crate::template::TemplateChecks;
 use crate::transcript;
 use crate::{BusinessInput, Event, PipelineConfig, PipelineError, Stage};
 
@@ -174,7 +175,8 @@ impl CallObserver for Forwarder {
 ///
 /// A `Pipeline` collects the calls of the run it is doing: make one per concurrent run. Pipelines
 /// built on the same [`Http`] share its per-service retry budget, circuit breaker and rate
-/// limiter.
+/// limiter; pipelines given the same [`TemplateChecks`] share a successful template check for
+/// `template_check_ttl` ([`with_template_checks`](Self::with_template_checks)).
 pub struct Pipeline {
     pub(crate) openai: OpenAiClient,
     pub(crate) suno: SunoClient,
@@ -185,6 +187,10 @@ pub struct Pipeline {
     /// Per billed step (Suno generate, Creatomate render): the rate limit whose slot is taken
     /// before the step's write-ahead record, and how long the call may wait for it.
     pub(crate) billed_slots: [Option<BilledSlot>; 2],
+    /// Successful template checks, shared with the other pipelines given the same ones.
+    pub(crate) template_checks: TemplateChecks,
+    /// The Creatomate account (a fingerprint of its key): template checks are kept per account.
+    pub(crate) creatomate_account: String,
     shared: Arc<Shared>,
 }
 
@@ -223,6 +229,7 @@ impl Pipeline {
     pub fn new(http: &Http, config: &Config, keys: Keys, settings: PipelineConfig) -> Self {
         let shared = Arc::new(Shared::default());
         let observer: Arc<dyn CallObserver> = Arc::new(Forwarder(shared.clone()));
+        let creatomate_account = keys.creatomate.fingerprint();
         Self {
             openai: OpenAiClient::new(http.clone(), config, keys.openai)
                 .with_observer(observer.clone()),
@@ -236,8 +243,19 @@ impl Pipeline {
                 BilledSlot::of(http, config, Endpoint::SunoGenerate),
                 BilledSlot::of(http, config, Endpoint::CreatomateRender),
             ],
+            template_checks: TemplateChecks::new(),
+            creatomate_account,
             shared,
         }
+    }
+
+    /// Keeps this pipeline's successful template checks in `checks`, shared with every pipeline
+    /// given the same ones (clones share): give all the pipelines of a worker one
+    /// [`TemplateChecks`], and its jobs read the template once per `template_check_ttl` instead
+    /// of once each. Without it, a pipeline keeps its own.
+    pub fn with_template_checks(mut self, checks: TemplateChecks) -> Self {
+        self.template_checks = checks;
+        self
     }
 
     /// Sends every [`Event`] to `sink` too (after the sinks given before).

@@ -9,11 +9,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use encore_clients::creatomate::{Render, RenderRequest, RenderStatus, Template};
 use encore_clients::suno::{AlignedWord, GenerateRequest, TaskRecord, TaskStatus};
 use encore_resilience::rate_limit::with_slot_taken;
-use encore_resilience::{PollError, PollPolicy, PollState, poll_until};
+use encore_resilience::{PollError, PollPolicy, PollState, fmt_duration, poll_until};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,16 +25,9 @@ use crate::context::{CallbackAddress, JobContext};
 use crate::job::{JournalError, StepName, StepRecord, StepState};
 use crate::lyrics::{self, Lyrics, SunoLimits};
 use crate::pipeline::{Pipeline, Report, Song, Video, VideoInput};
+use crate::template::{self, TemplateChecked};
 use crate::visibility::is_not_found;
 use crate::{BusinessInput, Event, PipelineError, Stage};
-
-/// What the `template` step found.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct TemplateChecked {
-    id: String,
-    name: String,
-    elements: Vec<String>,
-}
 
 /// What the `credits` step found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -335,7 +329,9 @@ impl<'p, 'c> Steps<'p, 'c> {
 
     /// `template`: the template exists and has every configured element (a free read), so that a
     /// wrong id, an unreachable Creatomate or an element name Creatomate would silently ignore
-    /// fails before anything is paid for.
+    /// fails before anything is paid for. A successful check is shared with the worker's other
+    /// jobs for `template_check_ttl` (see `template.rs`); the step is journaled either way, and
+    /// its note says when the check was another job's.
     async fn template(&mut self) -> Result<(), PipelineError> {
         let settings = self.pipeline.settings();
         if !settings.check_template {
@@ -344,16 +340,31 @@ impl<'p, 'c> Steps<'p, 'c> {
         let pipeline = self.pipeline;
         let checked: TemplateChecked = self
             .free(StepName::Template, async move {
-                let template = pipeline
-                    .creatomate
-                    .template(&pipeline.settings().template_id)
-                    .await?;
-                pipeline.check_elements(&template)
+                let settings = pipeline.settings();
+                pipeline
+                    .template_checks
+                    .check(
+                        template::Key::of(&pipeline.creatomate_account, settings),
+                        settings.template_check_ttl,
+                        || async {
+                            let template =
+                                pipeline.creatomate.template(&settings.template_id).await?;
+                            pipeline.check_elements(&template)
+                        },
+                    )
+                    .await
             })
             .await?;
+        let reused = match checked.checked_ms_ago {
+            Some(ms) => format!(" (checked {} ago)", fmt_duration(Duration::from_millis(ms))),
+            None => String::new(),
+        };
         self.pipeline.emit(Event::Note {
             stage: Stage::Video,
-            message: format!("template \"{}\" ({}) is ready", checked.name, checked.id),
+            message: format!(
+                "template \"{}\" ({}) is ready{reused}",
+                checked.name, checked.id
+            ),
         });
         Ok(())
     }
@@ -1135,6 +1146,7 @@ impl Pipeline {
             id: template.id.clone(),
             name: template.name.clone(),
             elements,
+            checked_ms_ago: None,
         })
     }
 

@@ -155,9 +155,11 @@ async fn run_pipelines(
     input: &BusinessInput,
 ) -> Result<Runs, CliError> {
     // One pipeline per run, all on one `Http`: they share its per-service retry budget,
-    // circuit breaker and rate limiter, as concurrent jobs in one process should.
+    // circuit breaker and rate limiter, and one set of template checks, as concurrent jobs in
+    // one process should.
     let http = http(&settings.clients)?;
     let keys = keys::demo();
+    let template_checks = encore_pipeline::TemplateChecks::new();
     let mut finished = interruptible(async {
         let mut runs = tokio::task::JoinSet::new();
         for number in 1..=count {
@@ -166,7 +168,8 @@ async fn run_pipelines(
                 &settings.clients,
                 keys.clone(),
                 settings.pipeline.clone(),
-            );
+            )
+            .with_template_checks(template_checks.clone());
             let prefix = if count == 1 {
                 String::new()
             } else {

@@ -39,6 +39,22 @@ fn a_bad_pipeline_value_is_refused_with_its_key() {
 }
 
 #[test]
+fn a_bad_template_check_lifetime_is_refused_with_its_key() {
+    for (value, why) in [("\"2h\"", "must be at most 60m"), ("\"soon\"", "soon")] {
+        let (code, stderr) = check_file(&format!("[pipeline]\ntemplate_check_ttl = {value}\n"));
+        assert_eq!(code, Some(3), "{stderr}");
+        assert!(stderr.contains("pipeline.template_check_ttl"), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+    }
+    let (code, stderr) = check_file("[pipeline]\ntemplate_check_ttl = \"0s\"\n");
+    assert_eq!(
+        code,
+        Some(0),
+        "0s checks the template for every job: {stderr}"
+    );
+}
+
+#[test]
 fn a_bad_environment_override_is_refused_with_its_key() {
     let out = encore()
         .env("ENCORE_ENDPOINTS__OPENAI_RESPONSES__MULTIPLIER", "0.5")

@@ -21,6 +21,11 @@ pub(crate) fn free_port() -> u16 {
 
 /// `encore serve` on `port`, against `sim`, with callbacks to itself; returns once it listens.
 pub(crate) fn start_serve(sim: &str, db: &str, port: u16) -> KillOnDrop {
+    start_serve_with(sim, db, port, &[])
+}
+
+/// [`start_serve`] with more environment variables.
+pub(crate) fn start_serve_with(sim: &str, db: &str, port: u16, env: &[(&str, &str)]) -> KillOnDrop {
     let mut child = encore_process()
         .args(["serve", "--sim", sim, "--db", db])
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -29,6 +34,7 @@ pub(crate) fn start_serve(sim: &str, db: &str, port: u16) -> KillOnDrop {
         .env("ENCORE_SERVE__CLAIM_INTERVAL", "100ms")
         .env("ENCORE_SERVE__SHUTDOWN_GRACE", "20s")
         .env("ENCORE_PIPELINE__CALLBACK_POLL_INTERVAL", "2s")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -118,10 +118,15 @@ fn the_status_page_in_a_headless_browser() {
     }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("jobs.db").to_string_lossy().into_owned();
+    // Every job reads the template (`template_check_ttl = 0s`): the live job below is held
+    // running by a slow template read, which a check shared with the earlier jobs would skip.
     let demo = start_demo(
         &db,
         &["--scenario", "flaky"],
-        &[("ENCORE_SERVE__API_TOKEN", TOKEN)],
+        &[
+            ("ENCORE_SERVE__API_TOKEN", TOKEN),
+            ("ENCORE_PIPELINE__TEMPLATE_CHECK_TTL", "0s"),
+        ],
     );
     let base = demo.base.clone();
 

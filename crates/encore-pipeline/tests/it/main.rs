@@ -4,6 +4,7 @@
 mod journal;
 mod providers;
 mod steps;
+mod template;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -30,7 +30,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use encore_clients::{Config, Http};
-use encore_pipeline::{Keys, PipelineConfig};
+use encore_pipeline::{Keys, PipelineConfig, TemplateChecks};
 use encore_store::Store;
 use http::StatusCode;
 use tokio::net::TcpListener;
@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     http: Http,
     keys: Keys,
     pipeline: PipelineConfig,
+    /// The template checks every job's pipeline shares (`pipeline.template_check_ttl`).
+    template_checks: TemplateChecks,
     public_url: Option<String>,
     secret: CallbackSecret,
     hub: callbacks::Hub,
@@ -123,7 +125,8 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    /// A pipeline for one job run or one callback check, its calls counted by the metrics.
+    /// A pipeline for one job run or one callback check, its calls counted by the metrics, and
+    /// its template check shared with the worker's other jobs.
     fn pipeline(&self) -> encore_pipeline::Pipeline {
         encore_pipeline::Pipeline::new(
             &self.http,
@@ -131,6 +134,7 @@ impl Shared {
             self.keys.clone(),
             self.pipeline.clone(),
         )
+        .with_template_checks(self.template_checks.clone())
         .observe_calls(Arc::clone(&self.metrics) as Arc<dyn encore_clients::CallObserver>)
     }
 }
@@ -199,6 +203,7 @@ pub async fn start(listener: TcpListener, parts: ServerParts) -> Result<RunningS
         http: parts.http,
         keys: parts.keys,
         pipeline: parts.pipeline,
+        template_checks: TemplateChecks::new(),
         secret,
         hub: callbacks::Hub::default(),
         metrics,
