@@ -10,7 +10,11 @@ use crate::BusinessInput;
 pub struct Lyrics {
     /// The song's title.
     pub title: String,
-    /// The lyrics, with section tags such as [Verse], [Chorus] and [Bridge] on their own lines.
+    /// The lyrics, with section tags such as `[Verse]`, `[Chorus]` and `[Bridge]` on their own
+    /// lines.
+    #[schemars(
+        description = "The lyrics, with section tags such as [Verse], [Chorus] and [Bridge] on their own lines."
+    )]
     pub lyrics: String,
     /// Comma-separated style tags for the music (genre, mood, instruments, tempo).
     pub style: String,

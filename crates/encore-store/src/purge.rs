@@ -91,7 +91,9 @@ impl Purged {
 
 impl Store {
     /// Removes the jobs `purge` selects, with their steps, events and callbacks, and says how
-    /// many of each status went. See the [module](self) for what is never removed.
+    /// many of each status went.
+    /// Never a job that needs attention, is queued or is running; failed jobs only with
+    /// [`Purge::include_failed`]. A removed job's idempotency key goes with it.
     ///
     /// # Errors
     ///

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::Shared;
 use super::doc::{EventDocument, JobDocument, JobPageDocument, ResolveRequest};
-use super::error::ApiError;
+use super::error::{ApiError, PathParams};
 use crate::JobInput;
 
 /// Longest accepted `Idempotency-Key`.
@@ -134,7 +134,7 @@ pub(crate) async fn create_job(
 )]
 pub(crate) async fn get_job(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<JobDocument>, ApiError> {
     let id = parse_id(&id)?;
     Ok(Json(document(&shared, id).await?))
@@ -239,7 +239,7 @@ pub(crate) async fn list_jobs(
 )]
 pub(crate) async fn cancel_job(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<(StatusCode, Json<JobDocument>), ApiError> {
     let id = parse_id(&id)?;
     shared
@@ -266,7 +266,7 @@ pub(crate) async fn cancel_job(
 )]
 pub(crate) async fn resolve_job(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     body: Bytes,
 ) -> Result<Json<JobDocument>, ApiError> {
     let id = parse_id(&id)?;
@@ -356,7 +356,7 @@ pub(crate) async fn resolve_job(
 )]
 pub(crate) async fn job_events(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     Query(after): Query<AfterQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {

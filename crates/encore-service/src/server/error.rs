@@ -65,3 +65,30 @@ impl IntoResponse for ApiError {
         (self.status, Json(body)).into_response()
     }
 }
+
+/// A route's path parameters, like axum's [`Path`](axum::extract::Path), but a path that
+/// cannot be decoded (`/v1/jobs/%aa` is not UTF-8) gets the API's JSON error, 400
+/// `request.path`, instead of axum's plain text.
+pub(crate) struct PathParams<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for PathParams<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<PathParams<T>, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(params)) => Ok(PathParams(params)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "request.path",
+                rejection.body_text(),
+            )),
+        }
+    }
+}

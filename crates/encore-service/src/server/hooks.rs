@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use bytes::Bytes;
 use encore_pipeline::{StepName, StepState};
 use encore_store::{JobId, NewCallback};
@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::callbacks::address;
-use super::error::ApiError;
+use super::error::{ApiError, PathParams};
 use super::metrics::CallbackRejection;
 
 /// Longest external id accepted from a callback.
@@ -34,7 +34,7 @@ const VERIFY_TIMEOUT: Duration = Duration::from_secs(10);
 /// `POST /hooks/suno/{job}/{token}`.
 pub(crate) async fn suno(
     State(shared): State<Arc<Shared>>,
-    Path((job, token)): Path<(String, String)>,
+    PathParams((job, token)): PathParams<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     receive(&shared, StepName::SongSubmit, &job, &token, &body).await
@@ -43,7 +43,7 @@ pub(crate) async fn suno(
 /// `POST /hooks/creatomate/{job}/{token}`.
 pub(crate) async fn creatomate(
     State(shared): State<Arc<Shared>>,
-    Path((job, token)): Path<(String, String)>,
+    PathParams((job, token)): PathParams<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     receive(&shared, StepName::VideoSubmit, &job, &token, &body).await

@@ -184,6 +184,43 @@ async fn suno_token(service: &super::server::Service, id: &str) -> String {
     callback.rsplit('/').next().unwrap().to_owned()
 }
 
+/// A path parameter that is not UTF-8 once percent-decoded gets the API's JSON error on every
+/// route that takes one (axum's own answer is plain text). Found by the property test below.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_path_parameters_get_json_errors() {
+    let service = service(Options {
+        token: false,
+        ..Options::default()
+    })
+    .await;
+    for (method, path) in [
+        (reqwest::Method::GET, "/v1/jobs/%aa"),
+        (reqwest::Method::GET, "/v1/jobs/%ff%fe/events"),
+        (reqwest::Method::POST, "/v1/jobs/%aa/cancel"),
+        (reqwest::Method::POST, "/v1/jobs/%c3/resolve"),
+        (reqwest::Method::POST, "/hooks/suno/%aa/token"),
+        (reqwest::Method::POST, "/hooks/creatomate/job/%ff"),
+    ] {
+        let response = service
+            .request(method.clone(), path)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body["error"]["code"], "request.path",
+            "{method} {path}: {body}"
+        );
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("UTF-8"),
+            "{method} {path}: {body}"
+        );
+    }
+    service.stop().await;
+}
+
 /// A request a client might send by mistake or malice.
 #[derive(Debug, Clone)]
 struct Hostile {
