@@ -180,6 +180,10 @@ pub enum AttemptOutcome {
     /// A billed call failed after the request may have been processed, and was not replayed:
     /// the job may exist.
     Ambiguous,
+    /// The caller stopped waiting while it was in flight (its future was dropped: a callback
+    /// answered first, a job was cancelled): it was sent, or about to be, and nobody read the
+    /// answer.
+    Cancelled,
 }
 
 /// One attempt that was sent, and how it ended.

@@ -20,7 +20,7 @@
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -271,6 +271,14 @@ impl ServiceClient {
         let start = Instant::now();
         // The status of the last answer, for the observer's attempt records.
         let status = AtomicU16::new(0);
+        // The attempt in flight, reported as cancelled if this call is dropped during it.
+        let in_flight = InFlight {
+            client: self,
+            endpoint,
+            start,
+            number: AtomicU32::new(0),
+            began_nanos: AtomicU64::new(0),
+        };
         let mut tally = Tally {
             client: self,
             endpoint,
@@ -279,6 +287,7 @@ impl ServiceClient {
             ambiguous_seen: false,
             slot_wait: Duration::ZERO,
             status: &status,
+            in_flight: &in_flight,
         };
         let mut retry = Retry::new(&settings.policy)
             .name(endpoint.name())
@@ -297,7 +306,10 @@ impl ServiceClient {
         }
         let result = retry
             .run_with(
-                |attempt| self.attempt(&call, &decode, attempt, &status),
+                |attempt| {
+                    in_flight.begin(attempt.number);
+                    self.attempt(&call, &decode, attempt, &status)
+                },
                 settings.rules,
             )
             .await;
@@ -561,6 +573,58 @@ struct Tally<'a> {
     /// How long the coming attempt waited for its rate-limit slot.
     slot_wait: Duration,
     status: &'a AtomicU16,
+    in_flight: &'a InFlight<'a>,
+}
+
+/// The attempt a call has in flight (0: none). When the call is dropped during one (its caller
+/// stopped waiting), the observer hears of it as [`AttemptOutcome::Cancelled`]: it was sent,
+/// or about to be, and counting it keeps the observer's attempts equal to the requests the
+/// service received.
+struct InFlight<'a> {
+    client: &'a ServiceClient,
+    endpoint: Endpoint,
+    /// When the call started.
+    start: Instant,
+    /// The attempt in flight (1-based), 0 when none is.
+    number: AtomicU32,
+    /// When it began, in nanoseconds after `start`.
+    began_nanos: AtomicU64,
+}
+
+impl InFlight<'_> {
+    fn begin(&self, number: u32) {
+        let began = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.began_nanos.store(began, Ordering::Relaxed);
+        self.number.store(number, Ordering::Relaxed);
+    }
+
+    /// The attempt ended and was reported.
+    fn end(&self) {
+        self.number.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let number = *self.number.get_mut();
+        let Some(observer) = self.client.observer.as_deref() else {
+            return;
+        };
+        if number == 0 {
+            return;
+        }
+        let began = Duration::from_nanos(*self.began_nanos.get_mut());
+        observer.attempt(&AttemptRecord {
+            service: self.endpoint.service(),
+            endpoint: self.endpoint,
+            attempt: number,
+            outcome: AttemptOutcome::Cancelled,
+            took: self.start.elapsed().saturating_sub(began),
+            slot_wait: Duration::ZERO,
+            status: None,
+            error_type: Some(std::borrow::Cow::Borrowed("cancelled")),
+        });
+    }
 }
 
 impl Tally<'_> {
@@ -640,6 +704,7 @@ impl Tally<'_> {
         took: Duration,
         error: Option<&Error>,
     ) {
+        self.in_flight.end();
         let slot_wait = std::mem::take(&mut self.slot_wait);
         let Some(observer) = self.client.observer.as_deref() else {
             return;

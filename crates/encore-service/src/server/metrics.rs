@@ -10,7 +10,7 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `encore_client_attempts_total` | counter | service, endpoint, outcome (`ok`, `retried`, `gave_up`, `permanent`, `ambiguous`) |
+//! | `encore_client_attempts_total` | counter | service, endpoint, outcome (`ok`, `retried`, `gave_up`, `permanent`, `ambiguous`, `cancelled`) |
 //! | `encore_client_retries_total` | counter | service, endpoint |
 //! | `encore_circuitbreaker_state` | gauge (1 for the current state) | service, state |
 //! | `encore_circuitbreaker_transitions_total` | counter | service, from, to |
@@ -399,6 +399,7 @@ fn outcome_name(outcome: AttemptOutcome) -> &'static str {
         AttemptOutcome::GaveUp => "gave_up",
         AttemptOutcome::Permanent => "permanent",
         AttemptOutcome::Ambiguous => "ambiguous",
+        AttemptOutcome::Cancelled => "cancelled",
         _ => "other",
     }
 }
