@@ -14,3 +14,4 @@ mod open;
 mod process;
 mod quota;
 mod resolve;
+mod stall;
