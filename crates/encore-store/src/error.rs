@@ -2,6 +2,8 @@
 //! and to which database, and the database driver's error kept intact as the `source()`.
 
 use std::fmt;
+use std::io;
+use std::time::Duration;
 
 use sqlx::error::DatabaseError;
 
@@ -158,6 +160,47 @@ impl std::error::Error for Error {
     }
 }
 
+/// An operation that got no answer within [`StoreOptions::query_timeout`](crate::StoreOptions):
+/// the driver's I/O error of kind [`io::ErrorKind::TimedOut`] around this, so that the expiry
+/// and the operation's own errors are one type, [`classify`] reads it as unavailable, and a
+/// walk down the source chain finds a timeout.
+#[derive(Debug)]
+pub(crate) struct NoAnswer {
+    within: Duration,
+}
+
+impl NoAnswer {
+    pub(crate) fn within(within: Duration) -> NoAnswer {
+        NoAnswer { within }
+    }
+
+    /// The expiry inside `err`, if it is one.
+    pub(crate) fn find(err: &sqlx::Error) -> Option<&NoAnswer> {
+        match err {
+            sqlx::Error::Io(io) => io.get_ref()?.downcast_ref(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the database did not answer within {}",
+            humantime::format_duration(self.within)
+        )
+    }
+}
+
+impl std::error::Error for NoAnswer {}
+
+impl From<NoAnswer> for sqlx::Error {
+    fn from(no_answer: NoAnswer) -> sqlx::Error {
+        sqlx::Error::Io(io::Error::new(io::ErrorKind::TimedOut, no_answer))
+    }
+}
+
 /// What a database error means for the caller: the kind, and for storage and lock conditions
 /// the condition in words.
 ///
@@ -267,6 +310,24 @@ mod tests {
         fn send_sync<T: Send + Sync + 'static>() {}
         send_sync::<Error>();
         assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn an_operation_without_an_answer_is_unavailable_and_a_timeout() {
+        let err: sqlx::Error = NoAnswer::within(Duration::from_millis(1500)).into();
+        assert_eq!(classify(&err).0, ErrorKind::Unavailable);
+        assert_eq!(
+            NoAnswer::find(&err).unwrap().to_string(),
+            "the database did not answer within 1s 500ms"
+        );
+        let err = Error::new(ErrorKind::Unavailable, "claiming a job").with_source(err);
+        let io = err.source().unwrap().source().unwrap();
+        assert_eq!(
+            io.downcast_ref::<io::Error>().unwrap().kind(),
+            io::ErrorKind::TimedOut
+        );
+        let refused = sqlx::Error::Io(io::ErrorKind::ConnectionRefused.into());
+        assert!(NoAnswer::find(&refused).is_none());
     }
 
     #[test]

@@ -61,14 +61,22 @@
 
 /// Runs `$body` with `$pool` bound to the store's SQLite or PostgreSQL pool: one body, written
 /// once, compiled for each backend (the queries are portable SQL with `$n` parameters, which
-/// both accept).
+/// both accept). `$body` evaluates to `Result<T, E>` with `E: From<sqlx::Error>` (the driver's
+/// error, or `Fail`), and the whole of it — waiting for a connection, the queries, the commit
+/// — is bounded by the store's `query_timeout` (`Store::bounded`): every store
+/// operation goes through here, so none waits for a database that does not answer.
 macro_rules! on_backend {
-    ($store:expr, |$pool:ident| $body:expr) => {
-        match $store.pool() {
-            $crate::store::Pool::Sqlite($pool) => $body,
-            $crate::store::Pool::Postgres($pool) => $body,
-        }
-    };
+    ($store:expr, |$pool:ident| $body:expr) => {{
+        let store: &$crate::Store = &$store;
+        store
+            .bounded(async {
+                match store.pool() {
+                    $crate::store::Pool::Sqlite($pool) => $body,
+                    $crate::store::Pool::Postgres($pool) => $body,
+                }
+            })
+            .await
+    }};
 }
 
 mod callback;

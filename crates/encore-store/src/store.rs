@@ -2,6 +2,7 @@
 //! migrations, and the pool every operation uses.
 
 use std::fmt;
+use std::future::Future;
 use std::io::Read;
 use std::path::Path;
 use std::str::FromStr;
@@ -16,10 +17,10 @@ use sqlx::sqlite::{
 };
 
 use crate::defaults::{
-    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_QUERY_TIMEOUT,
     POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT,
 };
-use crate::error::classify;
+use crate::error::{NoAnswer, classify};
 use crate::schema;
 use crate::target::Target;
 use crate::{Error, ErrorKind};
@@ -33,6 +34,10 @@ use crate::{Error, ErrorKind};
 /// | `busy_timeout` | 5 s ([`DEFAULT_BUSY_TIMEOUT`](crate::defaults::DEFAULT_BUSY_TIMEOUT)) | SQLite: how long a write waits for another process's write lock before [`ErrorKind::Busy`] |
 /// | `max_connections` | 8 ([`DEFAULT_MAX_CONNECTIONS`](crate::defaults::DEFAULT_MAX_CONNECTIONS)) | connections in the pool |
 /// | `acquire_timeout` | 5 s ([`DEFAULT_ACQUIRE_TIMEOUT`](crate::defaults::DEFAULT_ACQUIRE_TIMEOUT)) | how long an operation waits for a connection before [`ErrorKind::Unavailable`] |
+/// | `query_timeout` | 15 s ([`DEFAULT_QUERY_TIMEOUT`](crate::defaults::DEFAULT_QUERY_TIMEOUT)) | the bound on a whole operation (waiting for a connection, its queries, the commit) before [`ErrorKind::Unavailable`] |
+///
+/// `query_timeout` must be longer than `acquire_timeout` and, on SQLite, than `busy_timeout`,
+/// so that their clearer errors come first ([`Store::open_with`] refuses other values).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// SQLite: how long a write waits for the file's write lock.
@@ -41,6 +46,14 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long an operation waits to connect or for a free connection.
     pub acquire_timeout: Duration,
+    /// How long an operation may take in all before it fails as [`ErrorKind::Unavailable`]
+    /// ("claiming a job: …: the database did not answer within 15s"). A database cut off
+    /// without a reset (a partition that drops packets, a host that died) would otherwise keep
+    /// a query waiting until the kernel gives up on the connection, many minutes later; neither
+    /// the pool's acquire timeout nor PostgreSQL's `statement_timeout` covers a query whose
+    /// packets never arrive. Also bounds opening (the migrations) and the test of a connection
+    /// returned to the pool.
+    pub query_timeout: Duration,
 }
 
 impl Default for StoreOptions {
@@ -49,7 +62,34 @@ impl Default for StoreOptions {
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            query_timeout: DEFAULT_QUERY_TIMEOUT,
         }
+    }
+}
+
+impl StoreOptions {
+    /// Refuses options whose bounds contradict each other (before anything is opened).
+    fn validate(&self, target: &Target) -> Result<(), Error> {
+        let invalid = |message: String| Err(Error::new(ErrorKind::Invalid, message));
+        if self.max_connections == 0 {
+            return invalid("max_connections must be at least 1".to_owned());
+        }
+        let shown = |d: Duration| humantime::format_duration(d).to_string();
+        if self.query_timeout <= self.acquire_timeout {
+            return invalid(format!(
+                "query_timeout ({}) must be longer than acquire_timeout ({}): an operation that waits for a connection fails with the pool's error first",
+                shown(self.query_timeout),
+                shown(self.acquire_timeout)
+            ));
+        }
+        if matches!(target, Target::Sqlite(_)) && self.query_timeout <= self.busy_timeout {
+            return invalid(format!(
+                "query_timeout ({}) must be longer than busy_timeout ({}): a write that waits for the SQLite file's lock fails as busy first",
+                shown(self.query_timeout),
+                shown(self.busy_timeout)
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -74,6 +114,7 @@ pub struct Store {
 struct Inner {
     pool: Pool,
     target: Target,
+    query_timeout: Duration,
 }
 
 pub(crate) enum Pool {
@@ -107,21 +148,26 @@ impl Store {
     }
 
     /// Opens the store at `target` with `options` (see [`Store::open`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Store::open`], and [`ErrorKind::Invalid`] for options that contradict each
+    /// other (naming the option): `max_connections` of 0, a `query_timeout` not longer than
+    /// `acquire_timeout` or (SQLite) `busy_timeout`.
     pub async fn open_with(target: &str, options: StoreOptions) -> Result<Store, Error> {
-        if options.max_connections == 0 {
-            return Err(Error::new(
-                ErrorKind::Invalid,
-                "max_connections must be at least 1",
-            ));
-        }
         let target = Target::parse(target)?;
+        options.validate(&target)?;
         let pool = match &target {
             Target::Sqlite(path) => open_sqlite(&target, path, &options).await?,
             Target::Postgres { url, .. } => open_postgres(&target, url, &options).await?,
         };
         tracing::debug!(database = %target, "job store open");
         Ok(Store {
-            inner: Arc::new(Inner { pool, target }),
+            inner: Arc::new(Inner {
+                pool,
+                target,
+                query_timeout: options.query_timeout,
+            }),
         })
     }
 
@@ -156,11 +202,32 @@ impl Store {
     /// A connection being returned at that very moment may stay open until the last clone of
     /// the store is dropped; drop the store too before relying on the file being closed.
     pub async fn close(&self) {
-        on_backend!(self, |pool| pool.close().await);
+        // Not bounded by `on_backend!`: closing waits for the connections in use, and each of
+        // those is bounded already (its operation, then the test of its return).
+        match self.pool() {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
     }
 
     pub(crate) fn pool(&self) -> &Pool {
         &self.inner.pool
+    }
+
+    /// Runs one store operation within [`StoreOptions::query_timeout`] (`on_backend!` puts
+    /// every operation here). On expiry the operation's future is dropped: its connection goes
+    /// back to the pool, which tests it before anyone else uses it (see `open_postgres`), and
+    /// a transaction it had begun is rolled back; the error is the driver's I/O error of kind
+    /// `TimedOut` around [`NoAnswer`], which [`db_error`] turns into [`ErrorKind::Unavailable`]
+    /// naming the operation and the bound.
+    pub(crate) async fn bounded<T, E: From<sqlx::Error>>(
+        &self,
+        operation: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let within = self.inner.query_timeout;
+        tokio::time::timeout(within, operation)
+            .await
+            .unwrap_or_else(|_| Err(E::from(NoAnswer::within(within).into())))
     }
 
     pub(crate) fn target(&self) -> &Target {
@@ -184,9 +251,10 @@ impl fmt::Debug for Store {
 
 pub(crate) fn db_error(target: &Target, op: &str, err: sqlx::Error) -> Error {
     let (kind, condition) = classify(&err);
-    let message = match condition {
-        Some(condition) => format!("{op}: {target}: {condition}"),
-        None => format!("{op}: database error on {target}"),
+    let message = match (NoAnswer::find(&err), condition) {
+        (Some(no_answer), _) => format!("{op}: {target}: {no_answer}"),
+        (None, Some(condition)) => format!("{op}: {target}: {condition}"),
+        (None, None) => format!("{op}: database error on {target}"),
     };
     if kind == ErrorKind::Unavailable || kind == ErrorKind::Busy {
         tracing::warn!(database = %target, error = %err, "{message}");
@@ -227,21 +295,24 @@ async fn open_sqlite(target: &Target, path: &Path, options: &StoreOptions) -> Re
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(options.busy_timeout);
-    let mut conn = SqliteConnection::connect_with(&judge)
-        .await
-        .map_err(|e| db_error(target, "opening", e))?;
-    let mut migrated = schema::migrate_sqlite(target, &mut conn).await;
-    if migrated.is_ok() {
-        // Encore's database: WAL from now on, before any other connection uses it.
-        migrated = sqlx::query("PRAGMA journal_mode = WAL")
-            .execute(&mut conn)
+    let judged = async {
+        let mut conn = SqliteConnection::connect_with(&judge)
             .await
-            .map(drop)
-            .map_err(|e| db_error(target, "opening", e));
-    }
-    let closed = conn.close().await;
-    migrated?;
-    closed.map_err(|e| db_error(target, "opening", e))?;
+            .map_err(|e| db_error(target, "opening", e))?;
+        let mut migrated = schema::migrate_sqlite(target, &mut conn).await;
+        if migrated.is_ok() {
+            // Encore's database: WAL from now on, before any other connection uses it.
+            migrated = sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&mut conn)
+                .await
+                .map(drop)
+                .map_err(|e| db_error(target, "opening", e));
+        }
+        let closed = conn.close().await;
+        migrated?;
+        closed.map_err(|e| db_error(target, "opening", e))
+    };
+    opened_within(target, options.query_timeout, judged).await?;
     let pool = SqlitePoolOptions::new()
         .max_connections(options.max_connections)
         .acquire_timeout(options.acquire_timeout)
@@ -342,15 +413,54 @@ async fn open_postgres(target: &Target, url: &str, options: &StoreOptions) -> Re
         )
     })?
     .map_err(|e| db_error(target, "opening", e))?;
-    let migrated = schema::migrate_postgres(target, &mut conn).await;
-    let closed = conn.close().await;
-    migrated?;
-    closed.map_err(|e| db_error(target, "opening", e))?;
+    let judged = async {
+        let migrated = schema::migrate_postgres(target, &mut conn).await;
+        let closed = conn.close().await;
+        migrated?;
+        closed.map_err(|e| db_error(target, "opening", e))
+    };
+    opened_within(target, options.query_timeout, judged).await?;
+    let test_within = options.query_timeout;
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections)
         .acquire_timeout(options.acquire_timeout)
+        // A connection whose operation was abandoned (`Store::bounded` dropped it mid-query)
+        // comes back here. sqlx then tests it before putting it back in the pool
+        // (sqlx-core 0.8 `pool/connection.rs`, `Floating::return_to_pool`, calls `ping`;
+        // sqlx-postgres `connection/mod.rs`: `ping` sends a `Sync` after what is queued — the
+        // `ROLLBACK` that a dropped transaction queues (`transaction.rs`, `start_rollback`) —
+        // and reads every answer still owed; a connection that fails it is closed, never
+        // reused half-read). But that test has no time limit: over a
+        // connection whose packets are dropped it waits as long as the kernel does, many
+        // minutes, holding one of `max_connections` all that time (a failover to another host
+        // behind the same address leaves every such connection stuck while new ones would
+        // work). The same test first, within `query_timeout`: a connection that does not pass
+        // it is closed without a goodbye (an error here makes sqlx drop it) and its slot freed.
+        // It costs a round trip per returned connection, after the operation has its answer
+        // (sqlx's own test, which follows, is then quick).
+        // SQLite needs none: its connections are threads of this process, and an abandoned
+        // statement runs to its end (within the busy timeout) before the test.
+        .after_release(move |conn, _| {
+            Box::pin(async move {
+                match tokio::time::timeout(test_within, conn.ping()).await {
+                    Ok(tested) => tested.map(|()| true),
+                    Err(_) => Err(NoAnswer::within(test_within).into()),
+                }
+            })
+        })
         .connect_lazy_with(connect);
     Ok(Pool::Postgres(pool))
+}
+
+/// Judging and migrating the database at open, within `query_timeout`.
+async fn opened_within(
+    target: &Target,
+    within: Duration,
+    judged: impl Future<Output = Result<(), Error>>,
+) -> Result<(), Error> {
+    tokio::time::timeout(within, judged)
+        .await
+        .unwrap_or_else(|_| Err(db_error(target, "opening", NoAnswer::within(within).into())))
 }
 
 /// Why a transaction's body stopped: a driver error (classified by [`Store::db_error`]), or a
@@ -396,6 +506,7 @@ mod tests {
                 busy_timeout: DEFAULT_BUSY_TIMEOUT,
                 max_connections: DEFAULT_MAX_CONNECTIONS,
                 acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+                query_timeout: DEFAULT_QUERY_TIMEOUT,
             }
         );
         let source = include_str!("store.rs");
@@ -414,6 +525,10 @@ mod tests {
             (
                 "acquire_timeout",
                 format!("{} s", defaults.acquire_timeout.as_secs()),
+            ),
+            (
+                "query_timeout",
+                format!("{} s", defaults.query_timeout.as_secs()),
             ),
         ];
         assert_eq!(table.len(), expected.len(), "{table:?}");

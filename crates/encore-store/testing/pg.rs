@@ -1,16 +1,18 @@
 //! PostgreSQL for tests, shared by the store's and the service's test binaries (each includes
 //! this file with `#[path]`; it is not part of any crate's API): a schema of its own per test on
 //! `ENCORE_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`, what
-//! `.ci/postgres` starts), dropped afterwards, and a TCP relay that a test can cut and restore
-//! (a database that goes away and comes back).
+//! `.ci/postgres` starts), dropped afterwards, and a TCP relay that a test can cut, stall and
+//! restore (a database that goes away, or stops answering, and comes back).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -162,12 +164,31 @@ pub fn pg_socket_addr() -> SocketAddr {
 }
 
 /// A TCP relay to PostgreSQL: [`cut`](Self::cut) drops every relayed connection and refuses
-/// new ones; [`restore`](Self::restore) relays again.
+/// new ones; [`stall`](Self::stall) keeps every connection open but forwards nothing (a
+/// partition that drops packets: no reset, no FIN), and
+/// [`stall_open_connections`](Self::stall_open_connections) does so to the connections open
+/// now only (a database host gone without a word, another one answering at its address);
+/// [`restore`](Self::restore) relays again.
 pub struct Relay {
     pub addr: SocketAddr,
     down: Arc<AtomicBool>,
     generation: watch::Sender<u64>,
+    stall: watch::Sender<Stall>,
+    connections: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Which relayed connections forward nothing: all of them, or those numbered below `below`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Stall {
+    all: bool,
+    below: u64,
+}
+
+impl Stall {
+    fn holds(self, connection: u64) -> bool {
+        self.all || connection < self.below
+    }
 }
 
 impl Relay {
@@ -176,12 +197,16 @@ impl Relay {
         let addr = listener.local_addr().unwrap();
         let down = Arc::new(AtomicBool::new(false));
         let (generation, _) = watch::channel(0_u64);
+        let (stall, _) = watch::channel(Stall::default());
+        let connections = Arc::new(AtomicU64::new(0));
         let task = {
             let down = down.clone();
             let generation = generation.clone();
+            let stall = stall.clone();
+            let connections = connections.clone();
             tokio::spawn(async move {
                 loop {
-                    let Ok((mut client, _)) = listener.accept().await else {
+                    let Ok((client, _)) = listener.accept().await else {
                         return;
                     };
                     if down.load(Ordering::SeqCst) {
@@ -189,12 +214,27 @@ impl Relay {
                         continue;
                     }
                     let mut cut = generation.subscribe();
+                    let mut flow = stall.subscribe();
+                    let number = connections.fetch_add(1, Ordering::SeqCst);
                     tokio::spawn(async move {
-                        let Ok(mut server) = TcpStream::connect(upstream).await else {
-                            return;
+                        let relayed = async {
+                            // A connection made during a stall is accepted (the kernel answers
+                            // the handshake) but reaches the server only when it ends.
+                            if flow.wait_for(|s| !s.holds(number)).await.is_err() {
+                                return;
+                            }
+                            let Ok(server) = TcpStream::connect(upstream).await else {
+                                return;
+                            };
+                            let (client_read, client_write) = client.into_split();
+                            let (server_read, server_write) = server.into_split();
+                            tokio::join!(
+                                pump(client_read, server_write, flow.clone(), number),
+                                pump(server_read, client_write, flow, number),
+                            );
                         };
                         tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            () = relayed => {}
                             _ = cut.changed() => {}
                         }
                     });
@@ -205,6 +245,8 @@ impl Relay {
             addr,
             down,
             generation,
+            stall,
+            connections,
             task,
         }
     }
@@ -215,9 +257,56 @@ impl Relay {
         self.generation.send_modify(|g| *g += 1);
     }
 
-    /// Relays new connections again.
+    /// Stops forwarding bytes, both ways, on every connection, and holds new ones: nothing is
+    /// closed and nothing answers. What either side sends meanwhile waits in the sockets'
+    /// buffers, as in a partition that TCP's retransmissions outlast.
+    pub fn stall(&self) {
+        self.stall.send_modify(|s| s.all = true);
+    }
+
+    /// Stalls the connections open now, as [`stall`](Self::stall) does, and relays new ones.
+    pub fn stall_open_connections(&self) {
+        let below = self.connections.load(Ordering::SeqCst);
+        self.stall.send_modify(|s| s.below = below);
+    }
+
+    /// Ends a cut (new connections are relayed again) or a stall (what was held is delivered
+    /// and the connections go on, as after a partition heals).
     pub fn restore(&self) {
         self.down.store(false, Ordering::SeqCst);
+        self.stall.send_replace(Stall::default());
+    }
+}
+
+/// Copies `from` to `to` except while the relay is stalled: then nothing is read (the sender's
+/// bytes wait in the kernel), and bytes read just before the stall began are held until it
+/// ends. An end of stream is passed on, after a stall too.
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut flow: watch::Receiver<Stall>,
+    number: u64,
+) {
+    let mut buf = vec![0_u8; 16 * 1024];
+    loop {
+        if flow.wait_for(|s| !s.holds(number)).await.is_err() {
+            return;
+        }
+        let read = from.read(&mut buf).await;
+        if flow.wait_for(|s| !s.holds(number)).await.is_err() {
+            return;
+        }
+        match read {
+            Ok(0) | Err(_) => {
+                let _ = to.shutdown().await;
+                return;
+            }
+            Ok(n) => {
+                if to.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use encore_clients::{ApiKey, Config, Http};
 use encore_pipeline::{Keys, PipelineConfig};
 use encore_service::server::{self, RunningServer, SecretText, ServeConfig, ServerParts};
 use encore_sim::{JobKind, RouteId, RunningSim, Scenario, SimConfig, SimState};
-use encore_store::Store;
+use encore_store::{Store, StoreOptions};
 use serde_json::{Value, json};
 
 pub const TIME_SCALE: f64 = 0.005;
@@ -29,6 +29,7 @@ pub struct Options {
     pub reconcile_window: Duration,
     /// The job store (default: an SQLite file of the test's own).
     pub store: Option<String>,
+    pub store_options: StoreOptions,
     pub lease_ttl: Duration,
 }
 
@@ -41,6 +42,7 @@ impl Default for Options {
             token: false,
             reconcile_window: Duration::from_secs(20),
             store: None,
+            store_options: StoreOptions::default(),
             lease_ttl: Duration::from_secs(5),
         }
     }
@@ -75,7 +77,9 @@ pub async fn service(options: Options) -> Service {
         .store
         .clone()
         .unwrap_or_else(|| dir.path().join("jobs.db").to_str().unwrap().to_owned());
-    let store = Store::open(&target).await.unwrap();
+    let store = Store::open_with(&target, options.store_options.clone())
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = Config::default().with_base(&sim.base_url());

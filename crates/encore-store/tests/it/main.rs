@@ -15,3 +15,4 @@ mod process;
 mod purge;
 mod quota;
 mod resolve;
+mod stall;
