@@ -10,9 +10,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use encore_pipeline::{StepName, StepState};
-use encore_store::{JobDetail, JobId, Store};
-use serde_json::Value;
+use encore_pipeline::{JobStatus, Journal, StepName, StepState};
+use encore_store::{JobDetail, JobId, NewJob, Origin, Store};
+use serde_json::{Value, json};
 
 use crate::{KillOnDrop, encore_process};
 
@@ -193,6 +193,79 @@ impl Workspace {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
+}
+
+/// Jobs for the retention tests, made with encore-store in `ws`'s store (before any `encore`
+/// process opens it): one of each status but running, forty days old, and one cancelled job
+/// made just now. Returns the old ones with their status, and the recent one.
+pub fn aged_jobs(ws: &Workspace) -> (Vec<(JobStatus, JobId)>, JobId) {
+    use sqlx::Connection;
+
+    let db = ws.db.to_str().unwrap().to_owned();
+    ws.block_on(async {
+        let store = Store::open(&db).await.unwrap();
+        let mut old = Vec::new();
+        for status in [
+            JobStatus::Succeeded,
+            JobStatus::Cancelled,
+            JobStatus::Failed,
+            JobStatus::NeedsAttention,
+            JobStatus::Queued,
+        ] {
+            let job = store
+                .create_job(&NewJob::new(Origin::Cli, json!({"business": "a bakery"})))
+                .await
+                .unwrap()
+                .job;
+            if status != JobStatus::Queued {
+                let lease = store
+                    .claim(job.id, "test", Duration::from_secs(60))
+                    .await
+                    .unwrap();
+                lease.start(StepName::Lyrics, None).await.unwrap();
+                match status {
+                    JobStatus::Succeeded => lease.set_succeeded(&json!({})).await.unwrap(),
+                    JobStatus::Cancelled => lease.set_cancelled().await.unwrap(),
+                    JobStatus::Failed => lease
+                        .set_failed(&encore_store::JobError {
+                            code: "video.failed".to_owned(),
+                            message: "failed".to_owned(),
+                            class: "permanent".to_owned(),
+                        })
+                        .await
+                        .unwrap(),
+                    _ => lease
+                        .set_needs_attention(&encore_store::Attention {
+                            step: Some(StepName::SongSubmit),
+                            reason: "unknown".to_owned(),
+                            resolution: "resolve".to_owned(),
+                        })
+                        .await
+                        .unwrap(),
+                }
+            }
+            old.push((status, job.id));
+        }
+        let recent = store
+            .create_job(&NewJob::new(Origin::Cli, json!({"business": "a florist"})))
+            .await
+            .unwrap()
+            .job
+            .id;
+        store.request_cancel(recent).await.unwrap();
+        store.close().await;
+        // Forty days pass for all but the recent one.
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{db}"))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE jobs SET updated_at = updated_at - 40 * 86400000 WHERE id <> $1")
+            .bind(recent.to_string())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        (old, recent)
+    })
 }
 
 /// The state of `step` in `detail` (`None`: never started).

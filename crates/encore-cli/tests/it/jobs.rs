@@ -8,7 +8,7 @@ use encore_store::{NewJob, Origin};
 use serde_json::{Value, json};
 
 use crate::encore_process;
-use crate::job_support::{Sim, Workspace, describe, stdout_json};
+use crate::job_support::{Sim, Workspace, aged_jobs, describe, stdout_json};
 
 /// Every key of `doc`, at any depth.
 fn all_keys(doc: &Value, out: &mut Vec<String>) {
@@ -456,74 +456,8 @@ fn resume_refuses_a_live_holder_and_waits_out_one_it_cannot_check() {
 /// refused.
 #[test]
 fn purge_removes_old_finished_jobs_only() {
-    use sqlx::Connection;
-
     let ws = Workspace::new();
-    let db = ws.db.to_str().unwrap().to_owned();
-    let (old, recent) = ws.block_on(async {
-        let store = encore_store::Store::open(&db).await.unwrap();
-        let mut old = Vec::new();
-        for status in [
-            JobStatus::Succeeded,
-            JobStatus::Cancelled,
-            JobStatus::Failed,
-            JobStatus::NeedsAttention,
-            JobStatus::Queued,
-        ] {
-            let job = store
-                .create_job(&NewJob::new(Origin::Cli, json!({"business": "a bakery"})))
-                .await
-                .unwrap()
-                .job;
-            if status != JobStatus::Queued {
-                let lease = store
-                    .claim(job.id, "test", Duration::from_secs(60))
-                    .await
-                    .unwrap();
-                lease.start(StepName::Lyrics, None).await.unwrap();
-                match status {
-                    JobStatus::Succeeded => lease.set_succeeded(&json!({})).await.unwrap(),
-                    JobStatus::Cancelled => lease.set_cancelled().await.unwrap(),
-                    JobStatus::Failed => lease
-                        .set_failed(&encore_store::JobError {
-                            code: "video.failed".to_owned(),
-                            message: "failed".to_owned(),
-                            class: "permanent".to_owned(),
-                        })
-                        .await
-                        .unwrap(),
-                    _ => lease
-                        .set_needs_attention(&encore_store::Attention {
-                            step: Some(StepName::SongSubmit),
-                            reason: "unknown".to_owned(),
-                            resolution: "resolve".to_owned(),
-                        })
-                        .await
-                        .unwrap(),
-                }
-            }
-            old.push((status, job.id));
-        }
-        let recent = store
-            .create_job(&NewJob::new(Origin::Cli, json!({"business": "a florist"})))
-            .await
-            .unwrap()
-            .job
-            .id;
-        store.request_cancel(recent).await.unwrap();
-        store.close().await;
-        // Forty days pass for all but the recent one.
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{db}"))
-            .await
-            .unwrap();
-        sqlx::query("UPDATE jobs SET updated_at = updated_at - 40 * 86400000 WHERE id <> $1")
-            .bind(recent.to_string())
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-        (old, recent)
-    });
+    let (old, recent) = aged_jobs(&ws);
     let listed = |ws: &Workspace| -> Vec<String> {
         ws.jobs_json(&["list"], 0)
             .as_array()

@@ -300,3 +300,51 @@ fn no_secret_reaches_the_logs_or_the_answers_even_at_trace_level() {
     // Callback URLs carry a per-job credential (their HMAC token): not in the logs either.
     assert!(!logs.contains("/hooks/"), "a callback URL is in the logs");
 }
+
+/// `serve.retention`: a worker removes the succeeded and cancelled jobs older than it when it
+/// starts; failed jobs, jobs that need attention or wait, and recent ones stay. Less than a day
+/// is refused at start, naming the key.
+#[test]
+fn a_worker_removes_jobs_past_the_retention() {
+    use crate::job_support::{Workspace, aged_jobs};
+    use encore_pipeline::JobStatus;
+
+    let ws = Workspace::new();
+    let (old, recent) = aged_jobs(&ws);
+    let db = ws.db.to_string_lossy().into_owned();
+    let out = encore_process()
+        .args(["serve", "--sim", "http://127.0.0.1:9", "--db", &db])
+        .args(["--listen", "127.0.0.1:0"])
+        .env("ENCORE_SERVE__RETENTION", "23h")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("serve.retention: must be at least 1d"),
+        "{stderr}"
+    );
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _server = start_serve_with(
+        "http://127.0.0.1:9",
+        &db,
+        port,
+        &[("ENCORE_SERVE__RETENTION", "30d")],
+    );
+    let code = |id: &encore_store::JobId| http(&base, "GET", &format!("/v1/jobs/{id}"), None).0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while code(&old[0].1) != 404 {
+        assert!(
+            Instant::now() < deadline,
+            "the old succeeded job was never removed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (status, id) in &old {
+        let removed = matches!(status, JobStatus::Succeeded | JobStatus::Cancelled);
+        assert_eq!(code(id), if removed { 404 } else { 200 }, "{status}");
+    }
+    assert_eq!(code(&recent), 200, "a recent job stays");
+}

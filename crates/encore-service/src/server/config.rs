@@ -45,6 +45,7 @@ impl std::fmt::Debug for SecretText {
 /// | `shutdown_grace` | `30s` | on SIGTERM, how long running jobs get to reach a stored state |
 /// | `body_limit` | `65536` | largest request or callback body, in bytes |
 /// | `request_timeout` | `30s` | longest time one API request may take (event streams excepted) |
+/// | `retention` | none | remove succeeded and cancelled jobs whose last change is older than this (at least `1d`), at start and every hour; none: keep every job |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServeConfig {
@@ -75,7 +76,15 @@ pub struct ServeConfig {
     /// Longest API request.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// How long finished jobs are kept.
+    #[serde(with = "humantime_serde")]
+    pub retention: Option<Duration>,
 }
+
+/// The least `retention`: a removed job's idempotency key goes with it, and a client retrying a
+/// request within a day must find its job, not make a new one (the same floor as `encore jobs
+/// purge`).
+pub const MIN_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 impl Default for ServeConfig {
     fn default() -> Self {
@@ -91,6 +100,7 @@ impl Default for ServeConfig {
             shutdown_grace: Duration::from_secs(30),
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
+            retention: None,
         }
     }
 }
@@ -171,6 +181,12 @@ impl ServeConfig {
         if self.body_limit < 1024 {
             return bad("body_limit", "must be at least 1024 bytes");
         }
+        if self.retention.is_some_and(|r| r < MIN_RETENTION) {
+            return bad(
+                "retention",
+                "must be at least 1d: a removed job's idempotency key goes with it, and a client retrying within a day must find its job",
+            );
+        }
         Ok(())
     }
 }
@@ -206,5 +222,20 @@ mod tests {
             bad.validate().unwrap_err().to_string(),
             "invalid config: serve.concurrency: must be between 1 and 10000"
         );
+        for (retention, ok) in [
+            (Duration::from_secs(24 * 3600 - 1), false),
+            (MIN_RETENTION, true),
+            (Duration::from_secs(90 * 24 * 3600), true),
+        ] {
+            let config = ServeConfig {
+                retention: Some(retention),
+                ..ServeConfig::default()
+            };
+            assert_eq!(
+                config.validate().map_err(|e| e.key),
+                if ok { Ok(()) } else { Err("retention") },
+                "{retention:?}"
+            );
+        }
     }
 }

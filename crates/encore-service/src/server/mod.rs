@@ -224,6 +224,9 @@ pub async fn start(listener: TcpListener, parts: ServerParts) -> Result<RunningS
             .await
     });
     let worker = tokio::spawn(worker::run(Arc::clone(&shared)));
+    if let Some(retention) = shared.config.retention {
+        tokio::spawn(retain(Arc::clone(&shared), retention));
+    }
     let follower = tokio::spawn(callbacks::follow_callbacks(
         shared.store.clone(),
         shared.hub.clone(),
@@ -237,6 +240,39 @@ pub async fn start(listener: TcpListener, parts: ServerParts) -> Result<RunningS
         worker,
         follower,
     })
+}
+
+/// How often a worker with `serve.retention` removes the jobs that have aged past it.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Removes the succeeded and cancelled jobs older than `retention`, at start and every
+/// [`RETENTION_INTERVAL`], until shutdown. Every worker does: their purges skip each other's
+/// rows, and a failed purge is tried again at the next round.
+async fn retain(shared: Arc<Shared>, retention: Duration) {
+    let mut stopping = shared.shutdown.subscribe();
+    let age = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        let purge = encore_store::Purge {
+            finished_before: encore_pipeline::job::now_millis().saturating_sub(age),
+            include_failed: false,
+        };
+        match shared.store.purge(&purge).await {
+            Ok(purged) if purged.total() > 0 => tracing::info!(
+                jobs = purged.total(),
+                retention = %humantime::format_duration(retention),
+                "finished jobs past serve.retention removed"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(
+                %error,
+                "removing finished jobs past serve.retention failed; trying again in an hour"
+            ),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(RETENTION_INTERVAL) => {}
+            _ = stopping.wait_for(|stop| *stop) => return,
+        }
+    }
 }
 
 /// The routes: `/v1` and `/metrics` (bearer token when configured, request timeout), the
