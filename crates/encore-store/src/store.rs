@@ -114,7 +114,32 @@ pub struct Store {
 struct Inner {
     pool: Pool,
     target: Target,
-    query_timeout: Duration,
+    options: StoreOptions,
+}
+
+/// The SQLite stores open in this process, by the file's canonical path. A second
+/// [`Store::open`] of an open file gets the same store: opening the file again (the header
+/// check, the migrations' connection) and closing it would drop every POSIX lock this process
+/// holds on it — SQLite's own included, which it keeps across connections of one process — so
+/// another process could take the file from under the first store.
+static OPEN_SQLITE: std::sync::Mutex<Vec<(std::path::PathBuf, std::sync::Weak<Inner>)>> =
+    std::sync::Mutex::new(Vec::new());
+/// Held while an SQLite store is looked up, opened and registered, so that two first opens of
+/// one file in one process do not both open it.
+static OPENING_SQLITE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The open store of the SQLite file at `path` in this process, if any (not closed).
+fn open_sqlite_store(path: &Path) -> Option<Arc<Inner>> {
+    let path = std::fs::canonicalize(path).ok()?;
+    let mut open = OPEN_SQLITE.lock().expect("the open stores' lock");
+    open.retain(|(_, inner)| inner.strong_count() > 0);
+    open.iter()
+        .filter(|(p, _)| *p == path)
+        .find_map(|(_, inner)| inner.upgrade())
+        .filter(|inner| match &inner.pool {
+            Pool::Sqlite(pool) => !pool.is_closed(),
+            Pool::Postgres(_) => false,
+        })
 }
 
 pub(crate) enum Pool {
@@ -130,7 +155,9 @@ impl Store {
     ///
     /// `target` is a `postgres://` (or `postgresql://`) URL — the tables live in the URL's
     /// database, in the schema its `search_path` names (`?options=-c%20search_path%3Dencore`) —
-    /// or the path of an SQLite file, created with its directory if missing.
+    /// or the path of an SQLite file, created with its directory if missing. An SQLite file
+    /// this process has open already gives that same store (clones share one pool): opening
+    /// the file a second time and closing it would drop the POSIX locks SQLite holds on it.
     ///
     /// # Errors
     ///
@@ -157,18 +184,47 @@ impl Store {
     pub async fn open_with(target: &str, options: StoreOptions) -> Result<Store, Error> {
         let target = Target::parse(target)?;
         options.validate(&target)?;
-        let pool = match &target {
-            Target::Sqlite(path) => open_sqlite(&target, path, &options).await?,
-            Target::Postgres { url, .. } => open_postgres(&target, url, &options).await?,
+        let path = match &target {
+            Target::Postgres { url, .. } => {
+                let pool = open_postgres(&target, url, &options).await?;
+                return Ok(Store::opened(pool, target, options));
+            }
+            Target::Sqlite(path) => path.clone(),
         };
+        let _opening = OPENING_SQLITE.lock().await;
+        if let Some(inner) = open_sqlite_store(&path) {
+            if inner.options != options {
+                return Err(Error::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "opening {target}: it is already open in this process with other options ({:?}); open it once and share the store",
+                        inner.options
+                    ),
+                ));
+            }
+            tracing::debug!(database = %target, "job store already open in this process");
+            return Ok(Store { inner });
+        }
+        let pool = open_sqlite(&target, &path, &options).await?;
+        let store = Store::opened(pool, target, options);
+        if let Ok(path) = std::fs::canonicalize(&path) {
+            OPEN_SQLITE
+                .lock()
+                .expect("the open stores' lock")
+                .push((path, Arc::downgrade(&store.inner)));
+        }
+        Ok(store)
+    }
+
+    fn opened(pool: Pool, target: Target, options: StoreOptions) -> Store {
         tracing::debug!(database = %target, "job store open");
-        Ok(Store {
+        Store {
             inner: Arc::new(Inner {
                 pool,
                 target,
-                query_timeout: options.query_timeout,
+                options,
             }),
-        })
+        }
     }
 
     /// Which database this store uses.
@@ -201,6 +257,8 @@ impl Store {
     /// Closes the pool: waits for the connections in use to be returned, then closes them.
     /// A connection being returned at that very moment may stay open until the last clone of
     /// the store is dropped; drop the store too before relying on the file being closed.
+    /// Every clone is closed with it, and so is the store a second open of the same SQLite
+    /// file returned; the next open of that file opens it anew.
     pub async fn close(&self) {
         // Not bounded by `on_backend!`: closing waits for the connections in use, and each of
         // those is bounded already (its operation, then the test of its return).
@@ -224,7 +282,7 @@ impl Store {
         &self,
         operation: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
-        let within = self.inner.query_timeout;
+        let within = self.inner.options.query_timeout;
         tokio::time::timeout(within, operation)
             .await
             .unwrap_or_else(|_| Err(E::from(NoAnswer::within(within).into())))

@@ -151,9 +151,8 @@ impl Workspace {
         self.output(Some(sim), &["run", "--resume", &id.to_string(), "--json"])
     }
 
-    /// The test's one handle on the job store (one per file per process: opening a second
-    /// one makes the store check the file with an `open`/`close` of its own, and closing any
-    /// descriptor of a file drops the process's POSIX locks on it, which SQLite relies on).
+    /// The test's one handle on the job store, opened on first use (a second `Store::open` of
+    /// the file in this process would give the same store anyway).
     pub fn store(&self) -> Store {
         let mut store = self.store.lock().unwrap();
         store

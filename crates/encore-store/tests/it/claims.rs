@@ -67,8 +67,10 @@ async fn concurrent_claims_never_share_a_job(db: &TestDb) {
 async fn a_lost_lease_writes_nothing(db: &TestDb) {
     let store = db.open().await;
     let job = queued(&store, Origin::Api).await;
+    // A short lease, yet long enough that the checks below run before it expires on a busy
+    // machine.
     let old = store
-        .claim_next("worker-old", Duration::from_millis(100))
+        .claim_next("worker-old", Duration::from_millis(500))
         .await
         .unwrap()
         .unwrap();
@@ -125,7 +127,7 @@ async fn a_lost_lease_writes_nothing(db: &TestDb) {
     );
     store.request_cancel(waiting.id).await.unwrap();
 
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(550)).await;
     let new = store
         .claim_next("worker-new", Duration::from_secs(30))
         .await

@@ -347,3 +347,64 @@ async fn a_search_path_without_a_schema_is_named() {
         "{err}"
     );
 }
+
+/// The descriptors this process has open on `path` (Linux).
+fn descriptors_on(path: &std::path::Path) -> usize {
+    let path = std::fs::canonicalize(path).unwrap();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| *target == path)
+        .count()
+}
+
+/// A second open of an SQLite file this process has open gets the same store: opening the file
+/// again and closing it would drop the POSIX locks SQLite holds on it for the first store. Other
+/// options are refused, naming the file; once closed, the file opens anew.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_second_open_of_one_sqlite_file_shares_the_first() {
+    let db = TestDb::sqlite();
+    // One connection at most: a store of its own would need a second descriptor.
+    let one = StoreOptions {
+        max_connections: 1,
+        ..StoreOptions::default()
+    };
+    let first = db.open_with(one.clone()).await;
+    let job = queued(&first, Origin::Cli).await;
+    let before = descriptors_on(&db.path());
+    assert_eq!(before, 1, "the first store's one connection");
+
+    // The same file by another spelling of its path.
+    let other_spelling = db.path().parent().unwrap().join(".").join("jobs.db");
+    let second = Store::open_with(other_spelling.to_str().unwrap(), one)
+        .await
+        .unwrap();
+    assert_eq!(second.get_job(job.id).await.unwrap().job.id, job.id);
+    queued(&second, Origin::Cli).await;
+    assert_eq!(
+        descriptors_on(&db.path()),
+        before,
+        "no connection of its own: the same pool"
+    );
+
+    let other = StoreOptions::default();
+    let err = Store::open_with(db.target(), other).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(
+        err.to_string().contains(db.target()) && err.to_string().contains("already open"),
+        "{err}"
+    );
+
+    first.close().await;
+    let reopened = db.open().await;
+    assert_eq!(
+        reopened
+            .list_jobs(&Default::default())
+            .await
+            .unwrap()
+            .jobs
+            .len(),
+        2
+    );
+}
