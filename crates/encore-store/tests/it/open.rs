@@ -400,7 +400,7 @@ async fn a_second_open_of_one_sqlite_file_shares_the_first() {
     let reopened = db.open().await;
     assert_eq!(
         reopened
-            .list_jobs(&Default::default())
+            .list_jobs(&encore_store::JobQuery::default())
             .await
             .unwrap()
             .jobs
