@@ -130,9 +130,6 @@ impl Store {
                 break;
             }
         }
-        if purged.total() > 0 {
-            tracing::info!(jobs = purged.total(), "finished jobs purged");
-        }
         Ok(purged)
     }
 

@@ -76,6 +76,79 @@ async fn each_attempt_is_recorded_with_its_outcome_status_and_error_type() {
     assert!(recorder.refusals.lock().unwrap().is_empty());
 }
 
+/// A call dropped while an attempt is in flight (its caller stopped waiting: a callback came
+/// first, the job was cancelled) reports that attempt as cancelled: it was sent, and the
+/// service counts it. A call dropped while it waits between attempts reports nothing more.
+#[tokio::test(start_paused = true)]
+async fn an_attempt_in_flight_when_its_call_is_dropped_is_recorded_as_cancelled() {
+    let state = sim(&sequence(
+        "suno.record_info",
+        "{ kind = \"server_error\", status = 502 }, { kind = \"stall_body\", after_bytes = 0, ms = 60000 }",
+    ));
+    let recorder = Arc::new(Recorder::default());
+    let suno =
+        SunoClient::new(in_memory(&state), &defaults(), key()).with_observer(recorder.clone());
+    let task = suno
+        .generate(&GenerateRequest::simple("a song"))
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let abandoned = tokio::time::timeout(Duration::from_secs(5), suno.task_status(&task)).await;
+    assert!(abandoned.is_err(), "the status read was still waiting");
+    assert_eq!(
+        outcomes(&recorder),
+        [
+            (1, AttemptOutcome::Ok, Some(200), None),
+            (
+                1,
+                AttemptOutcome::Retried,
+                Some(502),
+                Some("502".to_owned())
+            ),
+            (
+                2,
+                AttemptOutcome::Cancelled,
+                None,
+                Some("cancelled".to_owned())
+            ),
+        ]
+    );
+    let cancelled = recorder.attempts.lock().unwrap()[2].clone();
+    assert_eq!(cancelled.endpoint, Endpoint::SunoStatus);
+    assert!(
+        cancelled.took > Duration::ZERO && cancelled.took < started.elapsed(),
+        "from when the attempt began: {:?}",
+        cancelled.took
+    );
+
+    // Dropped during the wait before a retry: nothing was in flight, nothing more is recorded.
+    let state = sim(&sequence(
+        "suno.record_info",
+        "{ kind = \"server_error\", status = 502 }",
+    ));
+    let recorder = Arc::new(Recorder::default());
+    let suno =
+        SunoClient::new(in_memory(&state), &defaults(), key()).with_observer(recorder.clone());
+    let task = suno
+        .generate(&GenerateRequest::simple("a song"))
+        .await
+        .unwrap();
+    let abandoned = tokio::time::timeout(Duration::from_millis(1), suno.task_status(&task)).await;
+    assert!(abandoned.is_err());
+    assert_eq!(
+        outcomes(&recorder),
+        [
+            (1, AttemptOutcome::Ok, Some(200), None),
+            (
+                1,
+                AttemptOutcome::Retried,
+                Some(502),
+                Some("502".to_owned())
+            ),
+        ]
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_billed_call_that_may_have_run_is_recorded_as_ambiguous() {
     let state = sim(&always(
