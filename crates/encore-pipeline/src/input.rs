@@ -5,15 +5,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Longest accepted business name, in characters.
-pub const MAX_NAME_CHARS: usize = 100;
-/// Longest accepted business description, in characters.
-pub const MAX_DESCRIPTION_CHARS: usize = 1000;
-/// Longest accepted region, in characters.
-pub const MAX_REGION_CHARS: usize = 100;
-/// Longest accepted mood/genre hint, in characters.
-pub const MAX_MOOD_CHARS: usize = 200;
-
 /// The language the lyrics are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,6 +69,15 @@ pub struct BusinessInput {
 }
 
 impl BusinessInput {
+    /// Longest accepted business name, in characters (once trimmed).
+    pub const MAX_NAME_CHARS: usize = 100;
+    /// Longest accepted business description, in characters (once trimmed).
+    pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+    /// Longest accepted region, in characters (once trimmed).
+    pub const MAX_REGION_CHARS: usize = 100;
+    /// Longest accepted mood/genre hint, in characters (once trimmed).
+    pub const MAX_MOOD_CHARS: usize = 200;
+
     /// A business with a name and description, in Korean, with no region or mood.
     pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
         Self {
@@ -95,13 +95,18 @@ impl BusinessInput {
     ///
     /// An [`InputError`] naming the field and the reason.
     pub fn validate(&self) -> Result<(), InputError> {
-        check_text("name", &self.name, MAX_NAME_CHARS, true)?;
-        check_text("business", &self.description, MAX_DESCRIPTION_CHARS, true)?;
+        check_text("name", &self.name, Self::MAX_NAME_CHARS, true)?;
+        check_text(
+            "business",
+            &self.description,
+            Self::MAX_DESCRIPTION_CHARS,
+            true,
+        )?;
         if let Some(region) = &self.region {
-            check_text("region", region, MAX_REGION_CHARS, false)?;
+            check_text("region", region, Self::MAX_REGION_CHARS, false)?;
         }
         if let Some(mood) = &self.mood {
-            check_text("mood", mood, MAX_MOOD_CHARS, false)?;
+            check_text("mood", mood, Self::MAX_MOOD_CHARS, false)?;
         }
         Ok(())
     }

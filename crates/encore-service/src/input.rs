@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+// The OpenAPI document's description: the first paragraph above, without the Rust example.
+#[schema(
+    description = "A job's business input: `business` and `name` are required; `region`, `mood` and `lang` (`ko` or `en`, default `ko`) are optional. Unknown fields are refused."
+)]
 pub struct JobInput {
     /// What the business is and does.
     pub business: String,

@@ -10,9 +10,8 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use encore_pipeline::{JobStatus, StepName, StepState};
-use encore_store::{JobId, JobQuery, NewJob, Origin, Resolution};
+use encore_pipeline::{JobStatus, StepState};
+use encore_store::{JobId, JobQuery, NewJob, Origin};
 use futures_util::Stream;
 use http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
@@ -20,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::Shared;
 use super::doc::{EventDocument, JobDocument, JobPageDocument, ResolveRequest};
-use super::error::{ApiError, PathParams};
+use super::error::{ApiError, Body, PathParams};
 use crate::JobInput;
 
 /// Longest accepted `Idempotency-Key`.
@@ -47,7 +46,8 @@ async fn document(shared: &Shared, id: JobId) -> Result<JobDocument, ApiError> {
 #[utoipa::path(
     post, path = "/v1/jobs", tag = "jobs",
     request_body = JobInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "the same key and body give the same job; the same key with another body is refused (409)")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+        description = "the same key and body give the same job; the same key with another body is refused (409); 1 to 255 printable ASCII characters")),
     responses(
         (status = 201, description = "the job was created", body = JobDocument),
         (status = 200, description = "the job this idempotency key created before", body = JobDocument),
@@ -60,7 +60,7 @@ async fn document(shared: &Shared, id: JobId) -> Result<JobDocument, ApiError> {
 pub(crate) async fn create_job(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
         ApiError::new(
@@ -142,14 +142,38 @@ pub(crate) async fn get_job(
 
 /// The filters of `GET /v1/jobs`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
     /// Only jobs in this status.
+    #[param(schema_with = job_status)]
     status: Option<String>,
     /// At most this many (1–100, default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
-    /// The previous page's `next`.
+    /// The previous page's `next` (a job's id).
+    #[param(
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     before: Option<String>,
+}
+
+/// The schema of `?status=`: a job status (`schema_with` leaves the field's doc out).
+fn job_status() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("Only jobs in this status."))
+        .enum_values(Some(JobStatus::ALL.iter().map(|s| s.as_str())))
+        .build()
+}
+
+/// 422 `query.invalid`: a query string that does not say what the route takes.
+fn query_invalid(rejection: &axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "query.invalid",
+        rejection.body_text(),
+    )
 }
 
 /// Jobs, newest first.
@@ -166,13 +190,7 @@ pub(crate) async fn list_jobs(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<JobPageDocument>, ApiError> {
-    let Query(query) = query.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "query.invalid",
-            e.body_text(),
-        )
-    })?;
+    let Query(query) = query.map_err(|e| query_invalid(&e))?;
     let status = query
         .status
         .as_deref()
@@ -267,44 +285,22 @@ pub(crate) async fn cancel_job(
 pub(crate) async fn resolve_job(
     State(shared): State<Arc<Shared>>,
     PathParams(id): PathParams<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Json<JobDocument>, ApiError> {
     let id = parse_id(&id)?;
-    let request: ResolveRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "resolve.invalid",
-            e.to_string(),
-        )
-    })?;
-    let resolution = match (&request.adopt, request.resubmit) {
-        (Some(external_id), false) if !external_id.trim().is_empty() => Resolution::Adopt {
-            external_id: external_id.trim().to_owned(),
-        },
-        (None, true) => Resolution::Resubmit {
-            accept_paying_twice: request.accept_paying_twice,
-        },
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "resolve.invalid",
-                "give either `adopt` (the provider's id) or `resubmit: true` with `accept_paying_twice: true`",
-            ));
-        }
+    let invalid = |message: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "resolve.invalid", message)
     };
+    let request: ResolveRequest =
+        serde_json::from_slice(&body).map_err(|e| invalid(e.to_string()))?;
+    let (step, resolution) = request.resolution().map_err(invalid)?;
     let detail = shared
         .store
         .get_job(id)
         .await
         .map_err(|e| ApiError::store(&e))?;
-    let step = match &request.step {
-        Some(step) => step.parse::<StepName>().map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "resolve.invalid",
-                e.to_string(),
-            )
-        })?,
+    let step = match step {
+        Some(step) => step,
         None => detail
             .steps
             .iter()
@@ -346,30 +342,45 @@ pub(crate) async fn resolve_job(
     get, path = "/v1/jobs/{id}/events", tag = "jobs",
     params(
         ("id" = String, Path, description = "the job's id"),
-        ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event"),
+        ("Last-Event-ID" = Option<i64>, Header, nullable = false, description = "resume after this event (wins over `?after=`)"),
+        AfterQuery,
     ),
     responses(
-        (status = 200, description = "text/event-stream of EventDocument", body = EventDocument, content_type = "text/event-stream"),
+        (status = 200, description = "the job's events, then `end`; the schema is that of each frame", body = super::schema::EventFrame, content_type = "text/event-stream"),
+        (status = 400, description = "`Last-Event-ID` is not an event's number (`last_event_id.invalid`)", body = super::doc::ErrorBody),
         (status = 404, body = super::doc::ErrorBody),
+        (status = 422, description = "the query string is not `?after=` an event's number (`query.invalid`)", body = super::doc::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub(crate) async fn job_events(
     State(shared): State<Arc<Shared>>,
     PathParams(id): PathParams<String>,
-    Query(after): Query<AfterQuery>,
+    after: Result<Query<AfterQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let Query(after) = after.map_err(|e| query_invalid(&e))?;
     let id = parse_id(&id)?;
+    let from_header = headers
+        .get("last-event-id")
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "last_event_id.invalid",
+                        "Last-Event-ID must be the number of an event",
+                    )
+                })
+        })
+        .transpose()?;
     shared
         .store
         .get_job(id)
         .await
         .map_err(|e| ApiError::store(&e))?;
-    let from_header = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok());
     let after = from_header.or(after.after).unwrap_or(0).max(0);
     let follow = Follow {
         shared: Arc::clone(&shared),
@@ -387,8 +398,10 @@ pub(crate) async fn job_events(
 }
 
 /// `?after=` for the event stream.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AfterQuery {
+    /// Resume after this event (as `Last-Event-ID`, for clients that cannot set headers).
     after: Option<i64>,
 }
 

@@ -1,7 +1,8 @@
 //! The JSON documents of the HTTP API (`/openapi.json` is generated from these types).
 
+use encore_pipeline::StepName;
 use encore_pipeline::job::Millis;
-use encore_store::{JobDetail, JobEvent};
+use encore_store::{JobDetail, JobEvent, Resolution};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -105,6 +106,47 @@ pub struct ResolveRequest {
     /// Required with `resubmit`: the request may have run already, and may be paid twice.
     #[serde(default)]
     pub accept_paying_twice: bool,
+}
+
+impl ResolveRequest {
+    /// The step this request names (`None`: the job's billed step whose outcome is unknown)
+    /// and the resolution it asks for. The OpenAPI document's schema of the request says the
+    /// same (`schema.rs`; the integration tests check they agree).
+    ///
+    /// # Errors
+    ///
+    /// Why the request cannot be carried out: neither or both of `adopt` and `resubmit`, a
+    /// blank id to adopt, a resubmit without `accept_paying_twice`, a step that is not billed.
+    pub fn resolution(&self) -> Result<(Option<StepName>, Resolution), String> {
+        let step = self
+            .step
+            .as_deref()
+            .map(str::parse::<StepName>)
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        if let Some(step) = step
+            && !step.is_billed()
+        {
+            return Err(format!(
+                "step {step} is not billed; only a billed step's outcome can be unknown"
+            ));
+        }
+        let resolution = match (&self.adopt, self.resubmit) {
+            (Some(external_id), false) if !external_id.trim().is_empty() => Resolution::Adopt {
+                external_id: external_id.trim().to_owned(),
+            },
+            (None, true) if self.accept_paying_twice => Resolution::Resubmit {
+                accept_paying_twice: true,
+            },
+            (None, true) => {
+                return Err("resubmitting may pay twice if the lost request ran: confirm with `accept_paying_twice: true`".to_owned());
+            }
+            _ => {
+                return Err("give either `adopt` (the provider's id) or `resubmit: true` with `accept_paying_twice: true`".to_owned());
+            }
+        };
+        Ok((step, resolution))
+    }
 }
 
 /// An error answer: a stable code and a message.

@@ -92,3 +92,30 @@ where
         }
     }
 }
+
+/// A request's body, like [`Bytes`](bytes::Bytes), but a body over `serve.body_limit` gets the
+/// API's JSON error, 413 `body.too_large`, and one that cannot be read 400 `body.unreadable`,
+/// instead of axum's plain text.
+pub(crate) struct Body(pub bytes::Bytes);
+
+impl<S> axum::extract::FromRequest<S> for Body
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Body, ApiError> {
+        match bytes::Bytes::from_request(request, state).await {
+            Ok(bytes) => Ok(Body(bytes)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "body.too_large"
+                } else {
+                    "body.unreadable"
+                };
+                Err(ApiError::new(status, code, rejection.body_text()))
+            }
+        }
+    }
+}

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use bytes::Bytes;
 use encore_pipeline::{StepName, StepState};
 use encore_store::{JobId, NewCallback};
 use http::StatusCode;
@@ -23,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::callbacks::address;
-use super::error::{ApiError, PathParams};
+use super::error::{ApiError, Body, PathParams};
 use super::metrics::CallbackRejection;
 
 /// Longest external id accepted from a callback.
@@ -35,7 +34,7 @@ const VERIFY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) async fn suno(
     State(shared): State<Arc<Shared>>,
     PathParams((job, token)): PathParams<(String, String)>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Json<Value>, ApiError> {
     receive(&shared, StepName::SongSubmit, &job, &token, &body).await
 }
@@ -44,7 +43,7 @@ pub(crate) async fn suno(
 pub(crate) async fn creatomate(
     State(shared): State<Arc<Shared>>,
     PathParams((job, token)): PathParams<(String, String)>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Json<Value>, ApiError> {
     receive(&shared, StepName::VideoSubmit, &job, &token, &body).await
 }

@@ -16,6 +16,7 @@ mod hooks;
 mod metrics;
 mod openapi;
 mod page;
+mod schema;
 mod token;
 mod worker;
 
@@ -323,7 +324,6 @@ fn router(shared: Arc<Shared>) -> Router {
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses(
         (status = 200, description = "the metrics", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
-        (status = 401, body = doc::ErrorBody),
     ),
     security(("bearer" = []))
 )]

@@ -2,11 +2,14 @@
 //! (`GET /openapi.json`).
 
 use axum::Json;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::api;
 use super::doc;
+use super::schema::{self, Rules};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,8 +39,9 @@ use super::doc;
         doc::ErrorBody,
         doc::ErrorBodyInner,
         doc::EventDocument,
+        schema::EventFrame,
     )),
-    modifiers(&Bearer),
+    modifiers(&Bearer, &LayerAnswers, &Rules),
     tags((name = "jobs", description = "music-video jobs"), (name = "ops", description = "health and metrics"))
 )]
 struct ApiDoc;
@@ -51,6 +55,72 @@ impl Modify for Bearer {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The answers of the layers around the handlers, on every operation they wrap: without the
+/// bearer token (401) or when the store or the time runs out (503), for the routes behind the
+/// token; a body over the limit (413); a path parameter that is not UTF-8 (400).
+struct LayerAnswers;
+
+impl LayerAnswers {
+    fn add(operation: &mut Operation, status: u16, description: &str) {
+        let error = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name(doc::ErrorBody::name())))
+            .build();
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", error)
+                    .build()
+                    .into()
+            });
+    }
+}
+
+impl Modify for LayerAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    Self::add(
+                        operation,
+                        401,
+                        "the bearer token is missing (`auth.required`) or wrong (`auth.invalid`)",
+                    );
+                    Self::add(
+                        operation,
+                        503,
+                        "the job store does not answer (`store.unavailable`), or the request took longer than `serve.request_timeout` (`request.timeout`)",
+                    );
+                }
+                if operation.request_body.is_some() {
+                    Self::add(
+                        operation,
+                        413,
+                        "the body is larger than `serve.body_limit`, 64 KiB by default (`body.too_large`)",
+                    );
+                }
+                if path.contains('{') {
+                    Self::add(
+                        operation,
+                        400,
+                        "a path parameter is not UTF-8 once percent-decoded (`request.path`)",
+                    );
+                }
+            }
+        }
     }
 }
 
