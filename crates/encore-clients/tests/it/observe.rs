@@ -32,12 +32,10 @@ fn outcomes(recorder: &Recorder) -> Vec<(u32, AttemptOutcome, Option<u16>, Optio
         .collect()
 }
 
-#[tokio::test(start_paused = true)]
-async fn each_attempt_is_recorded_with_its_outcome_status_and_error_type() {
-    let state = sim(&sequence(
-        "suno.record_info",
-        "{ kind = \"server_error\", status = 502 }",
-    ));
+/// A Suno client that reports to a recorder, over a simulator whose record-info answers
+/// `faults` first, and the task it made (one attempt, recorded).
+async fn recorded_suno(faults: &str) -> (SunoClient, Arc<Recorder>, String) {
+    let state = sim(&sequence("suno.record_info", faults));
     let recorder = Arc::new(Recorder::default());
     let suno =
         SunoClient::new(in_memory(&state), &defaults(), key()).with_observer(recorder.clone());
@@ -45,6 +43,25 @@ async fn each_attempt_is_recorded_with_its_outcome_status_and_error_type() {
         .generate(&GenerateRequest::simple("a song"))
         .await
         .unwrap();
+    (suno, recorder, task)
+}
+
+/// The records of a generate that succeeded, then a status read answered 502 once.
+fn generated_then_502() -> Vec<(u32, AttemptOutcome, Option<u16>, Option<String>)> {
+    vec![
+        (1, AttemptOutcome::Ok, Some(200), None),
+        (
+            1,
+            AttemptOutcome::Retried,
+            Some(502),
+            Some("502".to_owned()),
+        ),
+    ]
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_attempt_is_recorded_with_its_outcome_status_and_error_type() {
+    let (suno, recorder, task) = recorded_suno("{ kind = \"server_error\", status = 502 }").await;
     suno.task_status(&task).await.unwrap();
     assert_eq!(
         outcomes(&recorder),
@@ -81,37 +98,22 @@ async fn each_attempt_is_recorded_with_its_outcome_status_and_error_type() {
 /// service counts it. A call dropped while it waits between attempts reports nothing more.
 #[tokio::test(start_paused = true)]
 async fn an_attempt_in_flight_when_its_call_is_dropped_is_recorded_as_cancelled() {
-    let state = sim(&sequence(
-        "suno.record_info",
-        "{ kind = \"server_error\", status = 502 }, { kind = \"stall_body\", after_bytes = 0, ms = 60000 }",
-    ));
-    let recorder = Arc::new(Recorder::default());
-    let suno =
-        SunoClient::new(in_memory(&state), &defaults(), key()).with_observer(recorder.clone());
-    let task = suno
-        .generate(&GenerateRequest::simple("a song"))
-        .await
-        .unwrap();
+    let (suno, recorder, task) = recorded_suno("{ kind = \"server_error\", status = 502 }, { kind = \"stall_body\", after_bytes = 0, ms = 60000 }").await;
     let started = tokio::time::Instant::now();
     let abandoned = tokio::time::timeout(Duration::from_secs(5), suno.task_status(&task)).await;
     assert!(abandoned.is_err(), "the status read was still waiting");
     assert_eq!(
         outcomes(&recorder),
         [
-            (1, AttemptOutcome::Ok, Some(200), None),
-            (
-                1,
-                AttemptOutcome::Retried,
-                Some(502),
-                Some("502".to_owned())
-            ),
-            (
+            generated_then_502(),
+            vec![(
                 2,
                 AttemptOutcome::Cancelled,
                 None,
                 Some("cancelled".to_owned())
-            ),
+            )],
         ]
+        .concat()
     );
     let cancelled = recorder.attempts.lock().unwrap()[2].clone();
     assert_eq!(cancelled.endpoint, Endpoint::SunoStatus);
@@ -122,31 +124,10 @@ async fn an_attempt_in_flight_when_its_call_is_dropped_is_recorded_as_cancelled(
     );
 
     // Dropped during the wait before a retry: nothing was in flight, nothing more is recorded.
-    let state = sim(&sequence(
-        "suno.record_info",
-        "{ kind = \"server_error\", status = 502 }",
-    ));
-    let recorder = Arc::new(Recorder::default());
-    let suno =
-        SunoClient::new(in_memory(&state), &defaults(), key()).with_observer(recorder.clone());
-    let task = suno
-        .generate(&GenerateRequest::simple("a song"))
-        .await
-        .unwrap();
+    let (suno, recorder, task) = recorded_suno("{ kind = \"server_error\", status = 502 }").await;
     let abandoned = tokio::time::timeout(Duration::from_millis(1), suno.task_status(&task)).await;
     assert!(abandoned.is_err());
-    assert_eq!(
-        outcomes(&recorder),
-        [
-            (1, AttemptOutcome::Ok, Some(200), None),
-            (
-                1,
-                AttemptOutcome::Retried,
-                Some(502),
-                Some("502".to_owned())
-            ),
-        ]
-    );
+    assert_eq!(outcomes(&recorder), generated_then_502());
 }
 
 #[tokio::test(start_paused = true)]
