@@ -40,6 +40,11 @@ pub(crate) const MIGRATIONS: &[EmbeddedMigration] = &[
         description: "settings",
         sql: include_str!("../migrations/0002_settings.sql"),
     },
+    EmbeddedMigration {
+        version: 3,
+        description: "retention",
+        sql: include_str!("../migrations/0003_retention.sql"),
+    },
 ];
 
 fn migrations() -> Vec<Migration> {
