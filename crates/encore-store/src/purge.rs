@@ -12,7 +12,9 @@
 //! locks, skipping rows another transaction holds; SQLite: the write lock) and checks their
 //! status again, so a failed job resumed meanwhile is left alone.
 
-use encore_pipeline::job::{JobStatus, Millis};
+use std::time::Duration;
+
+use encore_pipeline::job::{JobStatus, Millis, now_millis};
 use sqlx::Row;
 
 use crate::row::parse_name;
@@ -66,6 +68,23 @@ pub struct Purge {
     pub finished_before: Millis,
     /// Failed jobs too (they could still be resumed).
     pub include_failed: bool,
+}
+
+impl Purge {
+    /// The least age a purge should be given (a day): a removed job's idempotency key goes
+    /// with it, and a client retrying a request within a day must find its job, not make a new
+    /// one. `encore jobs purge` and `serve.retention` refuse less.
+    pub const MIN_AGE: Duration = Duration::from_secs(24 * 3600);
+
+    /// The jobs whose last change is more than `age` ago (failed ones too when
+    /// `include_failed`). An age reaching before 1970 gives a time before it, which no job has.
+    pub fn older_than(age: Duration, include_failed: bool) -> Purge {
+        let age = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+        Purge {
+            finished_before: now_millis().saturating_sub(age),
+            include_failed,
+        }
+    }
 }
 
 /// What a purge removed (or, counted, would remove).

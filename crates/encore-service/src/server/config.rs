@@ -81,11 +81,6 @@ pub struct ServeConfig {
     pub retention: Option<Duration>,
 }
 
-/// The least `retention`: a removed job's idempotency key goes with it, and a client retrying a
-/// request within a day must find its job, not make a new one (the same floor as `encore jobs
-/// purge`).
-pub const MIN_RETENTION: Duration = Duration::from_secs(24 * 3600);
-
 impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
@@ -181,7 +176,10 @@ impl ServeConfig {
         if self.body_limit < 1024 {
             return bad("body_limit", "must be at least 1024 bytes");
         }
-        if self.retention.is_some_and(|r| r < MIN_RETENTION) {
+        if self
+            .retention
+            .is_some_and(|r| r < encore_store::Purge::MIN_AGE)
+        {
             return bad(
                 "retention",
                 "must be at least 1d: a removed job's idempotency key goes with it, and a client retrying within a day must find its job",
@@ -224,7 +222,7 @@ mod tests {
         );
         for (retention, ok) in [
             (Duration::from_secs(24 * 3600 - 1), false),
-            (MIN_RETENTION, true),
+            (encore_store::Purge::MIN_AGE, true),
             (Duration::from_secs(90 * 24 * 3600), true),
         ] {
             let config = ServeConfig {

@@ -251,12 +251,8 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 /// rows, and a failed purge is tried again at the next round.
 async fn retain(shared: Arc<Shared>, retention: Duration) {
     let mut stopping = shared.shutdown.subscribe();
-    let age = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
     loop {
-        let purge = encore_store::Purge {
-            finished_before: encore_pipeline::job::now_millis().saturating_sub(age),
-            include_failed: false,
-        };
+        let purge = encore_store::Purge::older_than(retention, false);
         match shared.store.purge(&purge).await {
             Ok(purged) if purged.total() > 0 => tracing::info!(
                 jobs = purged.total(),

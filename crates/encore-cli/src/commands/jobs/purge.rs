@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::Args;
-use encore_pipeline::job::now_millis;
 use encore_store::{Purge, Purged};
 use serde::Serialize;
 
@@ -16,10 +15,6 @@ use super::JobsArgs;
 use crate::error::CliError;
 use crate::json::time;
 use crate::output;
-
-/// The least age `--older-than` accepts: a removed job's idempotency key goes with it, and a
-/// client retrying a request within a day must find its job, not make a new one.
-const MIN_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// `encore jobs purge`
 #[derive(Debug, Args, Clone)]
@@ -37,10 +32,10 @@ pub struct PurgeArgs {
     pub jobs: JobsArgs,
 }
 
-/// Parses `--older-than`: a duration of at least [`MIN_AGE`].
+/// Parses `--older-than`: a duration of at least [`Purge::MIN_AGE`].
 fn age(text: &str) -> Result<Duration, String> {
     let age = humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 30d)"))?;
-    if age < MIN_AGE {
+    if age < Purge::MIN_AGE {
         return Err(format!(
             "{} is less than a day: a purged job's idempotency key goes with it, and a client retrying within a day must find its job",
             humantime::format_duration(age)
@@ -61,18 +56,14 @@ struct PurgeJson {
 /// Removes (or counts) the jobs and says how many of each status.
 pub async fn run(args: PurgeArgs) -> Result<(), CliError> {
     let store = args.jobs.open().await?;
-    let age = i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX);
-    let finished_before = now_millis().saturating_sub(age);
+    let purge = Purge::older_than(args.older_than, args.include_failed);
+    let finished_before = purge.finished_before;
     if finished_before <= 0 {
         return Err(CliError::bad_input(anyhow!(
             "--older-than {} reaches before 1970: nothing could be that old",
             humantime::format_duration(args.older_than)
         )));
     }
-    let purge = Purge {
-        finished_before,
-        include_failed: args.include_failed,
-    };
     let purged = if args.dry_run {
         store.purgeable(&purge).await?
     } else {
@@ -133,7 +124,7 @@ mod tests {
     #[test]
     fn ages_below_a_day_are_refused() {
         assert_eq!(age("30d"), Ok(Duration::from_secs(30 * 24 * 3600)));
-        assert_eq!(age("1day"), Ok(MIN_AGE));
+        assert_eq!(age("1day"), Ok(Purge::MIN_AGE));
         let short = age("23h 59m").unwrap_err();
         assert!(short.contains("23h 59m is less than a day"), "{short}");
         assert!(age("soon").unwrap_err().contains("e.g. 30d"));
